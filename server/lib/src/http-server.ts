@@ -1,0 +1,60 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+
+export interface RunningServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port; close() stops accepting, lets in-flight requests finish, then returns. */
+export async function listen(app: Koa, host: string, port: number): Promise<RunningServer> {
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 0; // long uploads: the per-route logic decides, not a global timer
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, give in-flight requests `graceMs` to finish, run the
+ * cleanups (close pools) and exit.
+ */
+export function onShutdown(
+  logger: Logger,
+  running: RunningServer,
+  cleanups: Array<() => Promise<unknown>>,
+  graceMs = 10_000,
+): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const forced = setTimeout(() => {
+      logger.warn('in-flight requests did not finish in time; closing them');
+      running.server.closeAllConnections();
+    }, graceMs);
+    forced.unref();
+    await running.close();
+    for (const cleanup of cleanups) await cleanup().catch((err) => logger.error({ err }, 'cleanup failed'));
+    clearTimeout(forced);
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
