@@ -1,0 +1,2 @@
+export { buildAuthApp } from './app.ts';
+export { authConfigSchema, type AuthConfig } from './config.ts';

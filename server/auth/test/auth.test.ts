@@ -1,0 +1,325 @@
+import { createHash, createPublicKey, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import jwt from 'jsonwebtoken';
+import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
+import { testDatabase, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { authConfigSchema, buildAuthApp } from '../src/index.ts';
+
+const keys = testServiceKeys();
+const gateway = keys.issuerFor('gateway');
+let db: TestDatabase;
+let server: RunningServer;
+let closeApp: () => Promise<void>;
+let baseUrl: string;
+
+test.before(async () => {
+  db = await testDatabase('auth');
+  const config = parseConfig(authConfigSchema, {
+    AUTH_DATABASE_URL: db.url,
+    INTERNAL_KEY_DIR: keys.dir,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-')),
+    BCRYPT_ROUNDS: '4',
+    LOG_LEVEL: 'silent',
+  });
+  const built = await buildAuthApp(config, createLogger('auth', 'silent'));
+  closeApp = built.close;
+  server = await listen(built.app, '127.0.0.1', 0);
+  baseUrl = `http://127.0.0.1:${server.port}`;
+});
+
+test.after.always(async () => {
+  await server?.close();
+  await closeApp?.();
+  await db?.stop();
+});
+
+interface CallOptions {
+  body?: unknown;
+  rawBody?: string;
+  userId?: string;
+  /** The internal token; defaults to one from the gateway. `null` sends none. */
+  token?: string | null;
+}
+
+async function call(method: string, path: string, options: CallOptions = {}) {
+  const headers: Record<string, string> = {};
+  const token = options.token === undefined ? gateway.issue('auth', { userId: options.userId }) : options.token;
+  if (token) headers['x-internal-token'] = token;
+  if (options.userId) headers['x-user-id'] = options.userId;
+  let body: string | undefined;
+  if (options.body !== undefined || options.rawBody !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = options.rawBody ?? JSON.stringify(options.body);
+  }
+  const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+const uniqueEmail = (name: string) => `${name}-${randomUUID().slice(0, 8)}@Example.com`;
+const password = 'correct horse battery';
+
+async function registerAndLogin(name: string) {
+  const email = uniqueEmail(name);
+  const registered = await call('POST', '/api/auth/register', { body: { email, password, displayName: name } });
+  const login = await call('POST', '/api/auth/login', { body: { email, password } });
+  return { email, user: registered.body, tokens: login.body };
+}
+
+test('register, login and me return the same user', async (t) => {
+  const email = uniqueEmail('alice');
+  const registered = await call('POST', '/api/auth/register', { body: { email, password, displayName: 'Alice' } });
+  t.is(registered.status, 201);
+  t.like(registered.body, { email, displayName: 'Alice' });
+  t.deepEqual(Object.keys(registered.body).sort(), ['createdAt', 'displayName', 'email', 'id']);
+
+  const login = await call('POST', '/api/auth/login', { body: { email: email.toLowerCase(), password } });
+  t.is(login.status, 200);
+  t.is(login.body.tokenType, 'Bearer');
+  t.is(login.body.expiresIn, 900);
+  t.is(typeof login.body.accessToken, 'string');
+  t.regex(login.body.refreshToken, /^[A-Za-z0-9_-]{43}$/);
+
+  const me = await call('GET', '/api/auth/me', { userId: registered.body.id });
+  t.is(me.status, 200);
+  t.deepEqual(me.body, registered.body);
+});
+
+test('displayName is optional and then null', async (t) => {
+  const email = uniqueEmail('nameless');
+  const registered = await call('POST', '/api/auth/register', { body: { email, password } });
+  t.is(registered.status, 201);
+  t.is(registered.body.displayName, null);
+});
+
+test('an email registered twice, in another case, is a 409 conflict', async (t) => {
+  const email = uniqueEmail('bob');
+  t.is((await call('POST', '/api/auth/register', { body: { email, password } })).status, 201);
+  const again = await call('POST', '/api/auth/register', { body: { email: email.toUpperCase(), password } });
+  t.is(again.status, 409);
+  t.is(again.body.error.code, 'conflict');
+});
+
+test('passwords must be 8 to 72 bytes of UTF-8', async (t) => {
+  const short = await call('POST', '/api/auth/register', { body: { email: uniqueEmail('short'), password: 'seven77' } });
+  t.is(short.status, 400);
+  t.is(short.body.error.code, 'validation_failed');
+
+  // 37 two-byte characters: 37 characters but 74 bytes.
+  const long = await call('POST', '/api/auth/register', { body: { email: uniqueEmail('long'), password: 'é'.repeat(37) } });
+  t.is(long.status, 400);
+  const bytes73 = await call('POST', '/api/auth/register', { body: { email: uniqueEmail('long'), password: 'a'.repeat(73) } });
+  t.is(bytes73.status, 400);
+  t.is(bytes73.body.error.code, 'validation_failed');
+
+  const bytes72 = await call('POST', '/api/auth/register', { body: { email: uniqueEmail('max'), password: 'é'.repeat(36) } });
+  t.is(bytes72.status, 201);
+});
+
+test('bad input is a 400, never a 500', async (t) => {
+  const cases: CallOptions[] = [
+    { rawBody: '{"email": "a@b.c", "password": ' },
+    { body: { email: 'not-an-email', password } },
+    { body: { email: uniqueEmail('x'), password: 12345678 } },
+    { body: { email: uniqueEmail('x'), password, isAdmin: true } },
+    { body: ['array'] },
+    {},
+  ];
+  for (const options of cases) {
+    const response = await call('POST', '/api/auth/register', options);
+    t.is(response.status, 400, JSON.stringify(options));
+    t.is(response.body.error.code, 'validation_failed');
+  }
+  const malformedLogin = await call('POST', '/api/auth/login', { rawBody: 'not json' });
+  t.is(malformedLogin.status, 400);
+  t.is(malformedLogin.body.error.code, 'validation_failed');
+});
+
+test('a body over 64 KiB is refused with 413', async (t) => {
+  const response = await call('POST', '/api/auth/register', {
+    body: { email: uniqueEmail('big'), password, displayName: 'x'.repeat(70_000) },
+  });
+  t.is(response.status, 413);
+  t.is(response.body.error.code, 'payload_too_large');
+});
+
+test('a wrong password and an unknown email get the same 401', async (t) => {
+  const { email } = await registerAndLogin('carol');
+  const wrong = await call('POST', '/api/auth/login', { body: { email, password: 'not the password' } });
+  const unknown = await call('POST', '/api/auth/login', { body: { email: uniqueEmail('nobody'), password } });
+  t.is(wrong.status, 401);
+  t.is(unknown.status, 401);
+  t.is(wrong.body.error.code, 'unauthenticated');
+  t.is(wrong.body.error.message, unknown.body.error.message);
+});
+
+test('a password that only shares its first 72 bytes with the real one is refused', async (t) => {
+  const email = uniqueEmail('prefix');
+  const long = 'b'.repeat(72);
+  t.is((await call('POST', '/api/auth/register', { body: { email, password: long } })).status, 201);
+  t.is((await call('POST', '/api/auth/login', { body: { email, password: long } })).status, 200);
+  t.is((await call('POST', '/api/auth/login', { body: { email, password: `${long}extra` } })).status, 401);
+});
+
+test('the access token verifies against the published JWKS with the agreed claims', async (t) => {
+  const { user, tokens } = await registerAndLogin('dave');
+  const jwks = await call('GET', '/api/auth/jwks.json');
+  t.is(jwks.status, 200);
+  t.is(jwks.body.keys.length, 1);
+  const [jwk] = jwks.body.keys;
+  t.like(jwk, { kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+  t.false('d' in jwk, 'no private part is published');
+
+  const header = jwt.decode(tokens.accessToken, { complete: true })!.header;
+  t.is(header.alg, 'ES256');
+  t.is(header.kid, jwk.kid);
+
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  const claims = jwt.verify(tokens.accessToken, key, {
+    algorithms: ['ES256'],
+    issuer: 'govault-auth',
+    audience: 'govault-api',
+  }) as jwt.JwtPayload;
+  t.is(claims.sub, user.id);
+  t.is(claims.typ, 'access');
+  t.is(claims.exp! - claims.iat!, 900);
+});
+
+test('the key id is the RFC 7638 thumbprint of the public key', async (t) => {
+  const { body } = await call('GET', '/api/auth/jwks.json');
+  const [jwk] = body.keys;
+  const canonical = `{"crv":"${jwk.crv}","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`;
+  t.is(jwk.kid, createHash('sha256').update(canonical).digest('base64url'));
+});
+
+test('refresh rotates the token; reusing a rotated one revokes the whole family', async (t) => {
+  const { user, tokens } = await registerAndLogin('erin');
+  const first = tokens.refreshToken;
+
+  const rotated = await call('POST', '/api/auth/refresh', { body: { refreshToken: first } });
+  t.is(rotated.status, 200);
+  t.is(rotated.body.tokenType, 'Bearer');
+  t.not(rotated.body.refreshToken, first);
+  t.is((jwt.decode(rotated.body.accessToken) as jwt.JwtPayload).sub, user.id);
+
+  const reused = await call('POST', '/api/auth/refresh', { body: { refreshToken: first } });
+  t.is(reused.status, 401);
+  t.is(reused.body.error.code, 'unauthenticated');
+
+  const newer = await call('POST', '/api/auth/refresh', { body: { refreshToken: rotated.body.refreshToken } });
+  t.is(newer.status, 401, 'the token issued by the rotation is revoked with its family');
+});
+
+test('reuse revokes only the family it belongs to', async (t) => {
+  const { email, tokens } = await registerAndLogin('frank');
+  const otherDevice = (await call('POST', '/api/auth/login', { body: { email, password } })).body;
+  await call('POST', '/api/auth/refresh', { body: { refreshToken: tokens.refreshToken } });
+  t.is((await call('POST', '/api/auth/refresh', { body: { refreshToken: tokens.refreshToken } })).status, 401);
+  t.is((await call('POST', '/api/auth/refresh', { body: { refreshToken: otherDevice.refreshToken } })).status, 200);
+});
+
+test('an unknown refresh token is a 401', async (t) => {
+  const response = await call('POST', '/api/auth/refresh', { body: { refreshToken: 'A'.repeat(43) } });
+  t.is(response.status, 401);
+  t.is(response.body.error.code, 'unauthenticated');
+});
+
+test('logout revokes every refresh token of the user', async (t) => {
+  const { email, user, tokens } = await registerAndLogin('grace');
+  const second = (await call('POST', '/api/auth/login', { body: { email, password } })).body;
+
+  const logout = await call('POST', '/api/auth/logout', { userId: user.id });
+  t.is(logout.status, 204);
+  t.is(logout.body, undefined);
+
+  for (const refreshToken of [tokens.refreshToken, second.refreshToken]) {
+    t.is((await call('POST', '/api/auth/refresh', { body: { refreshToken } })).status, 401);
+  }
+  t.is((await call('POST', '/api/auth/login', { body: { email, password } })).status, 200, 'logging in again works');
+});
+
+test('me and logout need a user in the internal token', async (t) => {
+  for (const [method, path] of [
+    ['GET', '/api/auth/me'],
+    ['POST', '/api/auth/logout'],
+  ] as const) {
+    const response = await call(method, path);
+    t.is(response.status, 401, path);
+    t.is(response.body.error.code, 'unauthenticated');
+  }
+});
+
+test('requests without a valid internal token from an allowed caller are refused', async (t) => {
+  const { user } = await registerAndLogin('heidi');
+  const other = testServiceKeys().issuerFor('gateway');
+  const refused: Array<[string, CallOptions]> = [
+    ['no token', { token: null }],
+    ['garbage', { token: 'not.a.jwt' }],
+    ['signed by an unknown key', { token: other.issue('auth', { userId: user.id }) }],
+    ['for another audience', { token: gateway.issue('files', { userId: user.id }) }],
+    ['from a service that may not call public routes', { token: keys.issuerFor('files').issue('auth', { userId: user.id }) }],
+  ];
+  for (const [label, options] of refused) {
+    for (const path of ['/api/auth/me', '/api/auth/jwks.json']) {
+      const response = await call('GET', path, { userId: user.id, ...options });
+      t.is(response.status, 401, `${label}: ${path}`);
+      t.is(response.body.error.code, 'unauthenticated');
+    }
+  }
+  const noToken = await call('POST', '/api/auth/register', { token: null, body: { email: uniqueEmail('x'), password } });
+  t.is(noToken.status, 401);
+  const mismatch = await call('GET', '/api/auth/me', { token: gateway.issue('auth', { userId: randomUUID() }), userId: user.id });
+  t.is(mismatch.status, 401, 'an X-User-Id that differs from the token is refused');
+});
+
+test('operational routes need no token', async (t) => {
+  for (const path of ['/healthz', '/readyz']) {
+    const response = await fetch(`${baseUrl}${path}`);
+    t.is(response.status, 200, path);
+  }
+  const metrics = await fetch(`${baseUrl}/metrics`);
+  t.is(metrics.status, 200);
+  t.regex(await metrics.text(), /http_requests_total\{[^}]*service="auth"/);
+});
+
+test('internal user lookups by id and by email, case-insensitively', async (t) => {
+  const { email, user } = await registerAndLogin('ivan');
+  const files = keys.issuerFor('files');
+
+  const byId = await call('GET', `/internal/users/${user.id}`, { token: files.issue('auth') });
+  t.is(byId.status, 200);
+  t.deepEqual(byId.body, user);
+
+  const byEmail = await call('GET', `/internal/users?email=${encodeURIComponent(email.toUpperCase())}`, {
+    token: keys.issuerFor('upload').issue('auth'),
+  });
+  t.is(byEmail.status, 200);
+  t.deepEqual(byEmail.body, user);
+
+  for (const path of [`/internal/users/${randomUUID()}`, '/internal/users/not-a-uuid', '/internal/users?email=nobody%40example.com']) {
+    const missing = await call('GET', path, { token: files.issue('auth') });
+    t.is(missing.status, 404, path);
+    t.is(missing.body.error.code, 'not_found');
+  }
+  t.is((await call('GET', '/internal/users', { token: files.issue('auth') })).status, 400);
+  t.is((await call('GET', `/internal/users/${user.id}`, { token: null })).status, 401);
+});
+
+test('an unknown route is a JSON 404', async (t) => {
+  const response = await call('GET', '/api/auth/nope');
+  t.is(response.status, 404);
+  t.is(response.body.error.code, 'not_found');
+});
+
+test('two refreshes racing with one token never both succeed', async (t) => {
+  const { tokens } = await registerAndLogin('judy');
+  const results = await Promise.all(
+    [1, 2, 3].map(() => call('POST', '/api/auth/refresh', { body: { refreshToken: tokens.refreshToken } })),
+  );
+  const statuses = results.map((r) => r.status).sort();
+  t.true(statuses.filter((s) => s === 200).length <= 1, statuses.join(','));
+  t.true(statuses.every((s) => s === 200 || s === 401), statuses.join(','));
+});

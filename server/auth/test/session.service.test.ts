@@ -1,0 +1,92 @@
+import test from 'ava';
+import { AppError } from '@govault/lib';
+import type { AccessTokenSigner } from '../src/token/access-token.ts';
+import type { RefreshToken } from '../src/token/refresh-token.entity.ts';
+import type { RefreshTokenRepository } from '../src/token/refresh-token.repository.ts';
+import { SessionService, hashToken } from '../src/token/session.service.ts';
+import type { PasswordHasher } from '../src/user/password-hasher.ts';
+import type { User } from '../src/user/user.entity.ts';
+import { DuplicateEmailError, type UserRepository } from '../src/user/user.repository.ts';
+import { UserService } from '../src/user/user.service.ts';
+
+class FakeUsers implements UserRepository {
+  readonly rows: User[] = [];
+  async insert(user: User) {
+    if (this.rows.some((u) => u.email.toLowerCase() === user.email.toLowerCase())) throw new DuplicateEmailError();
+    this.rows.push(user);
+  }
+  async findById(id: string) {
+    return this.rows.find((u) => u.id === id);
+  }
+  async findByEmail(email: string) {
+    return this.rows.find((u) => u.email.toLowerCase() === email.toLowerCase());
+  }
+}
+
+class FakeRefreshTokens implements RefreshTokenRepository {
+  readonly rows: RefreshToken[] = [];
+  async insert(token: RefreshToken) {
+    this.rows.push({ ...token });
+  }
+  async findByHash(tokenHash: string) {
+    const row = this.rows.find((r) => r.tokenHash === tokenHash);
+    return row && { ...row };
+  }
+  async rotate(oldId: string, next: RefreshToken) {
+    const old = this.rows.find((r) => r.id === oldId && !r.revokedAt);
+    if (!old) return false;
+    Object.assign(old, { revokedAt: next.createdAt, replacedBy: next.id });
+    this.rows.push({ ...next });
+    return true;
+  }
+  async revokeFamily(familyId: string) {
+    for (const r of this.rows) if (r.familyId === familyId) r.revokedAt ??= new Date();
+  }
+  async revokeAllOfUser(userId: string) {
+    for (const r of this.rows) if (r.userId === userId) r.revokedAt ??= new Date();
+  }
+}
+
+const plainHasher: PasswordHasher = {
+  hash: async (p) => `plain:${p}`,
+  verify: async (p, hash) => hash === `plain:${p}`,
+};
+const signer: AccessTokenSigner = { ttlSeconds: 60, sign: (userId) => `access-for-${userId}` };
+
+async function setup() {
+  const tokens = new FakeRefreshTokens();
+  const users = new UserService(new FakeUsers(), plainHasher);
+  const sessions = new SessionService(users, tokens, signer, 3600);
+  const user = await users.register({ email: 'kim@example.com', password: 'password1' });
+  return { tokens, sessions, user };
+}
+
+test('refresh tokens are stored only as their sha256', async (t) => {
+  const { tokens, sessions } = await setup();
+  const pair = await sessions.login('KIM@example.com', 'password1');
+  t.is(tokens.rows.length, 1);
+  t.is(tokens.rows[0]!.tokenHash, hashToken(pair.refreshToken));
+  t.false(JSON.stringify(tokens.rows).includes(pair.refreshToken));
+});
+
+test('an expired refresh token is refused', async (t) => {
+  const { tokens, sessions } = await setup();
+  const pair = await sessions.login('kim@example.com', 'password1');
+  tokens.rows[0]!.expiresAt = new Date(Date.now() - 1000);
+  const err = await t.throwsAsync(sessions.refresh(pair.refreshToken), { instanceOf: AppError });
+  t.is(err?.status, 401);
+});
+
+test('a rotation lost to a concurrent one counts as reuse and revokes the family', async (t) => {
+  const { tokens, sessions } = await setup();
+  const pair = await sessions.login('kim@example.com', 'password1');
+  // Another request revokes the token between this request's read and its rotation.
+  const findByHash = tokens.findByHash.bind(tokens);
+  tokens.findByHash = async (hash) => {
+    const row = await findByHash(hash);
+    await tokens.rotate(row!.id, { ...row!, id: 'winner', tokenHash: 'winner-hash', revokedAt: null, createdAt: new Date() });
+    return row;
+  };
+  await t.throwsAsync(sessions.refresh(pair.refreshToken), { instanceOf: AppError });
+  t.true(tokens.rows.every((r) => r.revokedAt !== null));
+});
