@@ -1,0 +1,10 @@
+import { createLogger, listen, loadConfigOrExit, onShutdown } from '@govault/lib';
+import { buildGatewayApp } from './app.ts';
+import { gatewayConfigSchema } from './config.ts';
+
+const config = loadConfigOrExit(gatewayConfigSchema);
+const logger = createLogger('gateway', config.logLevel);
+const { app, close } = buildGatewayApp(config, logger);
+const running = await listen(app, config.host, config.port);
+logger.info({ port: running.port }, 'gateway listening');
+onShutdown(logger, running, [close]);

@@ -1,0 +1,245 @@
+import { createHash, createPublicKey, randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import jwt from 'jsonwebtoken';
+import { InternalTokenVerifier, createLogger, generateEcKeyPair, listen, type RunningServer } from '@govault/lib';
+import { testServiceKeys } from '@govault/lib/testing';
+import { buildGatewayApp } from '../src/app.ts';
+import { gatewayConfigSchema } from '../src/config.ts';
+
+/**
+ * The gateway against stand-in upstreams: real HTTP servers that record what reached
+ * them. The whole system with the real services is proven in e2e/.
+ */
+const keys = testServiceKeys();
+const signing = generateEcKeyPair();
+const kid = 'test-key';
+const jwk = { ...createPublicKey(signing.publicKey).export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  bodyBytes: number;
+  bodySha256: string;
+}
+
+async function upstream(handler?: (seen: Seen) => { status: number; body: string; headers?: Record<string, string> }) {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    req.on('end', () => {
+      const record = { method: req.method!, url: req.url!, headers: req.headers, bodyBytes: bytes, bodySha256: hash.digest('hex') };
+      seen.push(record);
+      if (req.url === '/api/auth/jwks.json') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+        return;
+      }
+      const answer = handler?.(record) ?? { status: 200, body: JSON.stringify({ ok: true }) };
+      res.writeHead(answer.status, { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...answer.headers });
+      res.end(answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, seen, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function accessToken(userId: string, overrides: jwt.SignOptions = {}) {
+  return jwt.sign({ typ: 'access' }, signing.privateKey, {
+    algorithm: 'ES256',
+    keyid: kid,
+    issuer: 'govault-auth',
+    audience: 'govault-api',
+    subject: userId,
+    expiresIn: 60,
+    ...overrides,
+  });
+}
+
+let auth: Awaited<ReturnType<typeof upstream>>;
+let files: Awaited<ReturnType<typeof upstream>>;
+let gateway: RunningServer;
+let base: string;
+const deadPort = await unusedPort();
+
+test.before(async () => {
+  auth = await upstream();
+  files = await upstream();
+  const config = gatewayConfigSchema.parse({
+    GATEWAY_PORT: '0',
+    AUTH_URL: auth.url,
+    FILES_URL: files.url,
+    UPLOAD_URL: `http://127.0.0.1:${deadPort}`,
+    INTERNAL_KEY_DIR: keys.dir,
+    UPSTREAM_RETRY_SECONDS: '3',
+    LOG_LEVEL: 'silent',
+  });
+  gateway = await listen(buildGatewayApp(config, createLogger('gateway', 'silent')).app, '127.0.0.1', 0);
+  base = `http://127.0.0.1:${gateway.port}`;
+});
+
+test.after.always(async () => {
+  await gateway?.close();
+  auth?.server.close();
+  files?.server.close();
+});
+
+test.serial('an authenticated request reaches its service with a verifiable internal token bound to the user', async (t) => {
+  const userId = randomUUID();
+  const response = await fetch(`${base}/api/files?view=owned`, { headers: { Authorization: `Bearer ${accessToken(userId)}` } });
+  t.is(response.status, 200);
+  const seen = files.seen.at(-1)!;
+  t.is(seen.url, '/api/files?view=owned', 'the path is not rewritten');
+  t.is(seen.headers['x-user-id'], userId);
+  const claims = InternalTokenVerifier.fromKeyDir(keys.dir, 'files').verify(String(seen.headers['x-internal-token']), ['gateway']);
+  t.is(claims.userId, userId);
+  t.is(seen.headers.authorization, undefined, "the user's access token stays at the gateway");
+});
+
+test.serial('client-sent identity and forwarding headers never reach a service', async (t) => {
+  const userId = randomUUID();
+  await fetch(`${base}/api/files`, {
+    headers: {
+      Authorization: `Bearer ${accessToken(userId)}`,
+      'X-User-Id': 'someone-else',
+      'X-User-Role': 'admin',
+      'X-Internal-Token': 'forged',
+      'X-Internal-Anything': 'x',
+      'X-Forwarded-Host': 'evil.example',
+      Forwarded: 'host=evil.example',
+    },
+  });
+  const seen = files.seen.at(-1)!;
+  t.is(seen.headers['x-user-id'], userId);
+  t.is(seen.headers['x-user-role'], undefined);
+  t.is(seen.headers['x-internal-anything'], undefined);
+  t.not(seen.headers['x-internal-token'], 'forged');
+  t.is(seen.headers.forwarded, undefined);
+  t.is(seen.headers['x-forwarded-host'], `127.0.0.1:${gateway.port}`);
+});
+
+test.serial('requests without a usable access token get 401 and never reach the service', async (t) => {
+  const before = files.seen.length;
+  const userId = randomUUID();
+  const cases: Record<string, string | undefined> = {
+    missing: undefined,
+    garbage: 'Bearer not-a-token',
+    expired: `Bearer ${accessToken(userId, { expiresIn: -10 })}`,
+    'wrong audience': `Bearer ${accessToken(userId, { audience: 'elsewhere' })}`,
+    'unknown kid': `Bearer ${accessToken(userId, { keyid: 'nope' })}`,
+    'alg none': `Bearer ${jwt.sign({ typ: 'access', sub: userId }, null, { algorithm: 'none' })}`,
+    'HS256 with the public key': `Bearer ${jwt.sign({ typ: 'access' }, 'secret', { algorithm: 'HS256', keyid: kid, subject: userId, issuer: 'govault-auth', audience: 'govault-api' })}`,
+  };
+  for (const [name, authorization] of Object.entries(cases)) {
+    const response = await fetch(`${base}/api/files`, { headers: authorization ? { Authorization: authorization } : {} });
+    t.is(response.status, 401, name);
+    const body = (await response.json()) as { error: { code: string; requestId: string } };
+    t.is(body.error.code, 'unauthenticated', name);
+    t.truthy(body.error.requestId, name);
+  }
+  t.is(files.seen.length, before);
+});
+
+test.serial('public routes need no token', async (t) => {
+  const response = await fetch(`${base}/api/auth/login`, { method: 'POST', body: '{}' });
+  t.is(response.status, 200);
+  t.is(auth.seen.at(-1)!.url, '/api/auth/login');
+  t.is(auth.seen.at(-1)!.headers['x-user-id'], undefined);
+});
+
+test.serial('request bodies stream through unchanged', async (t) => {
+  const body = new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 7) % 251);
+  const response = await fetch(`${base}/api/files/x`, {
+    method: 'PATCH',
+    headers: { Authorization: `Bearer ${accessToken(randomUUID())}`, 'content-type': 'application/offset+octet-stream' },
+    body,
+  });
+  t.is(response.status, 200);
+  const seen = files.seen.at(-1)!;
+  t.is(seen.bodyBytes, body.length);
+  t.is(seen.bodySha256, createHash('sha256').update(body).digest('hex'));
+});
+
+test.serial('unknown routes answer the JSON 404, internal and operational paths of services are not routed', async (t) => {
+  const token = { Authorization: `Bearer ${accessToken(randomUUID())}` };
+  for (const path of ['/api/nope', '/internal/files', '/api/../internal/users']) {
+    const response = await fetch(`${base}${path}`, { headers: token });
+    t.is(response.status, 404, path);
+    t.is(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
+  }
+});
+
+test.serial('a dead upstream answers 503 with Retry-After, after a bounded wait for idempotent requests', async (t) => {
+  const token = { Authorization: `Bearer ${accessToken(randomUUID())}`, 'Tus-Resumable': '1.0.0' };
+  const post = await fetch(`${base}/api/uploads/tus`, { method: 'POST', headers: token });
+  t.is(post.status, 503);
+  t.is(post.headers.get('retry-after'), '5');
+  t.is(((await post.json()) as { error: { code: string } }).error.code, 'upstream_unavailable');
+
+  const started = Date.now();
+  const head = await fetch(`${base}/api/uploads/tus/abc`, { method: 'HEAD', headers: token });
+  t.is(head.status, 503);
+  const waited = Date.now() - started;
+  t.true(waited >= 2_000 && waited < 6_000, `HEAD waited ${waited} ms for the upstream`);
+});
+
+test.serial('an idempotent request waits for an upstream that comes back', async (t) => {
+  const port = await unusedPort();
+  const late = createServer((_req, res) => res.writeHead(200, { 'upload-offset': '42' }).end());
+  const config = gatewayConfigSchema.parse({
+    GATEWAY_PORT: '0',
+    AUTH_URL: auth.url,
+    FILES_URL: files.url,
+    UPLOAD_URL: `http://127.0.0.1:${port}`,
+    INTERNAL_KEY_DIR: keys.dir,
+    UPSTREAM_RETRY_SECONDS: '5',
+  });
+  const restarting = await listen(buildGatewayApp(config, createLogger('gateway', 'silent')).app, '127.0.0.1', 0);
+  t.teardown(() => {
+    late.close();
+    return restarting.close();
+  });
+  setTimeout(() => late.listen(port, '127.0.0.1'), 1_000);
+  const head = await fetch(`http://127.0.0.1:${restarting.port}/api/uploads/tus/abc`, {
+    method: 'HEAD',
+    headers: { Authorization: `Bearer ${accessToken(randomUUID())}` },
+  });
+  t.is(head.status, 200);
+  t.is(head.headers.get('upload-offset'), '42');
+});
+
+test.serial('CORS: preflights for tus are answered for allowed origins only, and tus headers are exposed', async (t) => {
+  const own = await fetch(`${base}/api/uploads/tus`, {
+    method: 'OPTIONS',
+    headers: {
+      Origin: base,
+      'Access-Control-Request-Method': 'PATCH',
+      'Access-Control-Request-Headers': 'tus-resumable,upload-offset,content-type,authorization',
+    },
+  });
+  t.is(own.headers.get('access-control-allow-origin'), base);
+  t.regex(own.headers.get('access-control-allow-methods') ?? '', /PATCH/);
+  const foreign = await fetch(`${base}/api/files`, {
+    headers: { Origin: 'https://evil.example', Authorization: `Bearer ${accessToken(randomUUID())}` },
+  });
+  t.is(foreign.headers.get('access-control-allow-origin'), null);
+  const same = await fetch(`${base}/api/files`, { headers: { Origin: base, Authorization: `Bearer ${accessToken(randomUUID())}` } });
+  t.is(same.headers.get('access-control-allow-origin'), base, "the upstream's own CORS header is replaced by the gateway's");
+  t.regex(same.headers.get('access-control-expose-headers') ?? '', /Upload-Offset.*GoVault-File-Id/);
+});
+
+function unusedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server: Server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
