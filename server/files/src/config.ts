@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { env, s3EnvSchema, s3Settings } from '@govault/lib';
+import { z } from 'zod';
+
+/** SigV4 presigned URLs live at most seven days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+export const filesConfigSchema = z
+  .intersection(
+    z.object({
+      FILES_PORT: env.port(8083),
+      HOST: env.host(),
+      FILES_DATABASE_URL: env.url(),
+      INTERNAL_KEY_DIR: z.string().min(1),
+      DATA_DIR: z.string().min(1).default('.data'),
+      STORAGE_DIR: env.optionalString(),
+      DOWNLOAD_URL_TTL_SECONDS: env.seconds(300).pipe(z.number().max(MAX_PRESIGN_SECONDS)),
+      LOG_LEVEL: env.logLevel(),
+    }),
+    s3EnvSchema,
+  )
+  .transform((v) => ({
+    port: v.FILES_PORT,
+    host: v.HOST,
+    databaseUrl: v.FILES_DATABASE_URL,
+    keyDir: v.INTERNAL_KEY_DIR,
+    /** Used when S3 is not configured: where @tus/file-store (upload service) writes objects. */
+    storageDir: v.STORAGE_DIR ?? join(v.DATA_DIR, 'objects'),
+    s3: s3Settings(v),
+    downloadUrlTtlSeconds: v.DOWNLOAD_URL_TTL_SECONDS,
+    logLevel: v.LOG_LEVEL,
+  }));
+
+export type FilesConfig = z.infer<typeof filesConfigSchema>;

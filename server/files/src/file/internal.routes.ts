@@ -1,0 +1,46 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import { parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
+import { z } from 'zod';
+import { isSafeStorageKey } from '../storage/object-storage.ts';
+import type { FileService } from './file.service.ts';
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The upload service sanitizes names before it registers them; here a bad one is refused. */
+const fileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((name) => !CONTROL.test(name), 'must not contain control characters')
+  .refine((name) => !/[/\\]/.test(name), 'must not contain / or \\');
+
+const registration = z.object({
+  uploadId: z.string().min(1).max(512).refine((v) => !CONTROL.test(v), 'must not contain control characters'),
+  ownerId: z.uuid(),
+  name: fileName,
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  contentType: z
+    .string()
+    .max(255)
+    .refine((v) => !CONTROL.test(v), 'must not contain control characters')
+    .transform((v) => v.trim() || 'application/octet-stream'),
+  storageKey: z.string().refine(isSafeStorageKey, 'must be a relative key of letters, digits, - _ . /'),
+  checksum: z.string().max(255).refine((v) => !CONTROL.test(v), 'must not contain control characters').nullish(),
+});
+
+/** Service-to-service routes: never routed by the gateway; only the upload service may call. */
+export function internalRoutes(files: FileService, verifier: InternalTokenVerifier): Router {
+  const router = new Router();
+  const fromUpload = requireInternalToken(verifier, ['upload']);
+  const json = bodyParser({ enableTypes: ['json'] });
+
+  // Idempotent on uploadId: 201 with the new file, 200 with the one registered before.
+  router.post('/internal/files', fromUpload, json, async (ctx) => {
+    const { file, created } = await files.register(parseBody(ctx, registration));
+    ctx.status = created ? 201 : 200;
+    ctx.body = file;
+  });
+
+  return router;
+}

@@ -1,0 +1,40 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import { isSafeStorageKey, type ByteRange, type ObjectContent, type ObjectStorage } from './object-storage.ts';
+
+/** Embedded mode: objects are files under one folder, where @tus/file-store writes them. */
+export class DiskObjectStorage implements ObjectStorage {
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  async content(key: string): Promise<ObjectContent | undefined> {
+    const path = this.pathOf(key);
+    const stats = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+      throw err;
+    });
+    if (!stats?.isFile()) return undefined;
+    return {
+      kind: 'local',
+      size: stats.size,
+      read: (range?: ByteRange) => createReadStream(path, range ? { start: range.start, end: range.end } : {}),
+    };
+  }
+
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    const path = resolve(this.root, key);
+    const inside = relative(this.root, path);
+    if (!isSafeStorageKey(key) || inside === '' || inside.startsWith(`..${sep}`) || inside === '..') {
+      throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
+    }
+    return path;
+  }
+}
