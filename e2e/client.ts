@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+
+/** A user of a running GoVault, talking to its gateway over HTTP like any client. */
+export interface TestUser {
+  id: string;
+  email: string;
+  accessToken: string;
+  auth: { Authorization: string };
+}
+
+export async function registerAndLogin(baseUrl: string, displayName = 'Test User'): Promise<TestUser> {
+  const email = `user-${randomUUID()}@example.test`;
+  const password = `pw-${randomUUID()}`;
+  const registered = await postJson(`${baseUrl}/api/auth/register`, { email, password, displayName });
+  if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  const login = await postJson(`${baseUrl}/api/auth/login`, { email, password });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}: ${JSON.stringify(login.body)}`);
+  const accessToken = (login.body as { accessToken: string }).accessToken;
+  return { id: (registered.body as { id: string }).id, email, accessToken, auth: { Authorization: `Bearer ${accessToken}` } };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json().catch(() => undefined)) as unknown };
+}
+
+export async function getJson<T = unknown>(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers });
+  return { status: response.status, body: (await response.json().catch(() => undefined)) as T };
+}

@@ -1,0 +1,26 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { env } from '@govault/lib';
+
+export const launcherConfigSchema = z
+  .object({
+    HOST: env.host(),
+    GATEWAY_PORT: env.port(8080),
+    AUTH_PORT: env.port(8081),
+    UPLOAD_PORT: env.port(8082),
+    FILES_PORT: env.port(8083),
+    DATA_DIR: z.string().min(1).default('.data'),
+    AUTH_DATABASE_URL: env.optionalUrl(),
+    UPLOAD_DATABASE_URL: env.optionalUrl(),
+    FILES_DATABASE_URL: env.optionalUrl(),
+    EMBEDDED_DB_PORT: env.port(0),
+  })
+  .transform((v) => ({
+    host: v.HOST,
+    ports: { gateway: v.GATEWAY_PORT, auth: v.AUTH_PORT, upload: v.UPLOAD_PORT, files: v.FILES_PORT },
+    dataDir: resolve(v.DATA_DIR),
+    databaseUrls: { auth: v.AUTH_DATABASE_URL, upload: v.UPLOAD_DATABASE_URL, files: v.FILES_DATABASE_URL },
+    embeddedDbPort: v.EMBEDDED_DB_PORT,
+  }));
+
+export type LauncherConfig = z.infer<typeof launcherConfigSchema>;

@@ -1,0 +1,134 @@
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureServiceKeys, loadConfigOrExit } from '@govault/lib';
+import { launcherConfigSchema, type LauncherConfig } from './config.ts';
+import { ManagedProcess } from './managed-process.ts';
+
+/**
+ * `npm start`: the whole system on one machine. Starts the embedded PostgreSQL when a
+ * service has no database URL, then auth, files and upload, then the gateway; restarts
+ * whatever dies, and stops everything on Ctrl-C.
+ */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const entry = (service: string) => join(ROOT, 'server', service, 'src', 'main.ts');
+const log = (message: string) => process.stdout.write(`launcher| ${message}\n`);
+
+const config = loadConfigOrExit(launcherConfigSchema);
+const ports = await assignPorts(config.ports);
+const keyDir = join(config.dataDir, 'keys');
+ensureServiceKeys(keyDir);
+
+const processes: ManagedProcess[] = [];
+let shuttingDown = false;
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await run();
+} catch (err) {
+  log(`could not start: ${(err as Error).message}`);
+  await shutdown('startup failure', 1);
+}
+
+async function run(): Promise<void> {
+  const databaseUrls = await databases(config);
+  const serviceUrl = (port: number) => `http://${config.host}:${port}`;
+  const sharedEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOST: config.host,
+    DATA_DIR: config.dataDir,
+    INTERNAL_KEY_DIR: keyDir,
+    GATEWAY_PORT: String(ports.gateway),
+    AUTH_PORT: String(ports.auth),
+    UPLOAD_PORT: String(ports.upload),
+    FILES_PORT: String(ports.files),
+    AUTH_URL: serviceUrl(ports.auth),
+    UPLOAD_URL: serviceUrl(ports.upload),
+    FILES_URL: serviceUrl(ports.files),
+    AUTH_DATABASE_URL: databaseUrls.auth,
+    UPLOAD_DATABASE_URL: databaseUrls.upload,
+    FILES_DATABASE_URL: databaseUrls.files,
+  };
+
+  for (const service of ['auth', 'files', 'upload'] as const) startProcess(service, entry(service), sharedEnv);
+  await Promise.all((['auth', 'files', 'upload'] as const).map((s) => waitUntilReady(s, serviceUrl(ports[s]))));
+  startProcess('gateway', entry('gateway'), sharedEnv);
+  await waitUntilReady('gateway', serviceUrl(ports.gateway));
+  const publicHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
+  log(`GoVault is up: http://${publicHost}:${ports.gateway}  ${JSON.stringify({ ready: true, ports })}`);
+}
+
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ManagedProcess {
+  const managed = new ManagedProcess({ name, entry: script, env, cwd: ROOT }, log);
+  processes.push(managed);
+  managed.start();
+  return managed;
+}
+
+async function databases(config: LauncherConfig): Promise<Record<'auth' | 'upload' | 'files', string>> {
+  const given = config.databaseUrls;
+  if (given.auth && given.upload && given.files) return given as Record<'auth' | 'upload' | 'files', string>;
+  const port = config.embeddedDbPort || (await freePort(config.host));
+  const db = startProcess('postgres', join(ROOT, 'server', 'launcher', 'src', 'embedded-db.ts'), {
+    ...process.env,
+    EMBEDDED_DB_DIR: join(config.dataDir, 'postgres'),
+    EMBEDDED_DB_PORT: String(port),
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('embedded PostgreSQL did not start within 120 s')), 120_000);
+    db.onLine((line) => {
+      const match = /"url":"([^"]+)"/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  log(`embedded PostgreSQL ready (data in ${join(config.dataDir, 'postgres')})`);
+  return { auth: given.auth ?? url, upload: given.upload ?? url, files: given.files ?? url };
+}
+
+async function waitUntilReady(name: string, baseUrl: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const path = name === 'gateway' ? '/healthz' : '/readyz';
+  while (Date.now() < deadline && !shuttingDown) {
+    const ok = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(2_000) })
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (!shuttingDown) throw new Error(`${name} did not become ready within ${timeoutMs / 1000} s`);
+}
+
+async function assignPorts<T extends Record<string, number>>(wanted: T): Promise<T> {
+  const assigned = { ...wanted };
+  for (const key of Object.keys(assigned) as Array<keyof T>) {
+    if (assigned[key] === 0) assigned[key] = (await freePort(config.host)) as T[keyof T];
+  }
+  return assigned;
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log(`${signal}: stopping`);
+  const byName = (n: string) => processes.filter((p) => p.name === n);
+  await Promise.all(byName('gateway').map((p) => p.stop()));
+  await Promise.all(processes.filter((p) => !['gateway', 'postgres'].includes(p.name)).map((p) => p.stop()));
+  await Promise.all(byName('postgres').map((p) => p.stop()));
+  log('stopped');
+  process.exit(exitCode);
+}
