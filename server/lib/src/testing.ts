@@ -13,13 +13,30 @@ export interface TestDatabase {
   stop(): Promise<void>;
 }
 
-export async function testDatabase(service: 'auth' | 'upload' | 'files'): Promise<TestDatabase> {
-  const variable = `${service.toUpperCase()}_DATABASE_URL`;
-  const url = process.env[variable];
-  if (url) return { url, kind: 'real', stop: async () => undefined };
-  if (requireRealServices) throw new Error(`${variable} must be set when GOVAULT_REQUIRE_REAL_SERVICES=1`);
+type Service = 'auth' | 'upload' | 'files';
+
+export async function testDatabase(service: Service): Promise<TestDatabase> {
+  const { [service]: database } = await testDatabases([service]);
+  return database!;
+}
+
+/**
+ * Databases for several services. Embedded, they share one PGlite instance (one schema
+ * per service, as `npm start` runs them), since each instance costs seconds and memory.
+ */
+export async function testDatabases<S extends Service>(services: S[]): Promise<Record<S, TestDatabase>> {
+  const urls = services.map((service) => [service, process.env[`${service.toUpperCase()}_DATABASE_URL`]] as const);
+  const missing = urls.filter(([, url]) => !url).map(([service]) => `${service.toUpperCase()}_DATABASE_URL`);
+  if (missing.length === 0) {
+    return Object.fromEntries(urls.map(([service, url]) => [service, { url: url!, kind: 'real', stop: async () => undefined }])) as Record<S, TestDatabase>;
+  }
+  if (requireRealServices) throw new Error(`${missing.join(', ')} must be set when GOVAULT_REQUIRE_REAL_SERVICES=1`);
   const embedded: EmbeddedPostgres = await startEmbeddedPostgres();
-  return { url: embedded.url, kind: 'embedded', stop: embedded.stop };
+  let running = services.length;
+  const stop = async () => {
+    if (--running === 0) await embedded.stop();
+  };
+  return Object.fromEntries(services.map((service) => [service, { url: embedded.url, kind: 'embedded', stop }])) as Record<S, TestDatabase>;
 }
 
 export interface TestS3 {
