@@ -1,0 +1,104 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from '../../e2e/cluster.ts';
+
+/**
+ * The real servers a benchmark runs against, all on loopback: versitygw for S3 (the one
+ * CI uses) and tusd, the reference tus server, as the baseline.
+ */
+export interface S3Endpoint {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  stop(): Promise<void>;
+}
+
+const goBin = () => {
+  const path = `${process.env.PATH}:/usr/local/go/bin`;
+  return join(execFileSync('go', ['env', 'GOPATH'], { env: { ...process.env, PATH: path } }).toString().trim(), 'bin');
+};
+
+/** Installs a Go tool at a pinned version unless it is there; returns its path. */
+export function ensureGoTool(module: string, version: string, binary: string): string {
+  const path = join(goBin(), binary);
+  if (!existsSync(path)) {
+    execFileSync('go', ['install', `${module}@${version}`], {
+      stdio: 'inherit',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` },
+    });
+  }
+  return path;
+}
+
+export const ensureVersitygw = () => ensureGoTool('github.com/versity/versitygw/cmd/versitygw', 'v1.7.0', 'versitygw');
+export const ensureTusd = () => ensureGoTool('github.com/tus/tusd/v2/cmd/tusd', 'v2.9.1', 'tusd');
+
+/** S3 from the environment (S3_*), or a versitygw of our own on a fresh folder. */
+export async function startS3(bucket = `bench-${randomBytes(4).toString('hex')}`): Promise<S3Endpoint> {
+  const fromEnv = process.env.S3_ENDPOINT && process.env.S3_ACCESS_KEY_ID && process.env.S3_SECRET_ACCESS_KEY;
+  let endpoint: string;
+  let accessKeyId: string;
+  let secretAccessKey: string;
+  let stop = async () => undefined as void;
+  if (fromEnv) {
+    endpoint = process.env.S3_ENDPOINT!;
+    accessKeyId = process.env.S3_ACCESS_KEY_ID!;
+    secretAccessKey = process.env.S3_SECRET_ACCESS_KEY!;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'govault-bench-s3-'));
+    mkdirSync(join(dir, 'data'));
+    mkdirSync(join(dir, 'meta'));
+    const port = await freePort();
+    accessKeyId = `bench${randomBytes(6).toString('hex')}`;
+    secretAccessKey = randomBytes(20).toString('hex');
+    const child = spawn(ensureVersitygw(), ['--port', `127.0.0.1:${port}`, '--health', '/health', 'posix', '--sidecar', join(dir, 'meta'), join(dir, 'data')], {
+      env: { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey },
+      stdio: 'ignore',
+    });
+    endpoint = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      if (await fetch(`${endpoint}/health`).then((r) => r.ok).catch(() => false)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    stop = async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const client = s3Client({ endpoint, accessKeyId, secretAccessKey, region: 'us-east-1' });
+  await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
+    if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(err.name)) throw err;
+  });
+  client.destroy();
+  return { endpoint, bucket, region: 'us-east-1', accessKeyId, secretAccessKey, stop };
+}
+
+export function s3Client(s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }): S3Client {
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** The environment that puts a GoVault cluster on this S3 endpoint. */
+export function s3Env(s3: S3Endpoint): NodeJS.ProcessEnv {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
