@@ -14,6 +14,7 @@ import {
 import type Koa from 'koa';
 import type { AuthConfig } from './config.ts';
 import { JwtAccessTokenSigner } from './token/access-token.ts';
+import { PostgresLoginThrottle } from './token/login-throttle.ts';
 import { RefreshTokenEntity } from './token/refresh-token.entity.ts';
 import { MikroOrmRefreshTokenRepository } from './token/refresh-token.repository.ts';
 import { SessionService } from './token/session.service.ts';
@@ -43,6 +44,7 @@ export async function buildAuthApp(config: AuthConfig, logger: Logger): Promise<
     new MikroOrmRefreshTokenRepository(orm),
     new JwtAccessTokenSigner(signingKeys, config.accessTokenTtlSeconds),
     config.refreshTokenTtlSeconds,
+    new PostgresLoginThrottle(orm, config.loginThrottle),
   );
 
   const app = createServiceApp({

@@ -14,6 +14,9 @@ export const authConfigSchema = z
     REFRESH_TOKEN_TTL_SECONDS: env.seconds(2_592_000),
     // bcrypt's own bounds; tests use 4 to stay fast.
     BCRYPT_ROUNDS: z.coerce.number().int().min(4).max(31).default(12),
+    /** Failed logins per email within LOGIN_FAILURE_WINDOW_SECONDS before the email must wait (429). */
+    LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+    LOGIN_FAILURE_WINDOW_SECONDS: env.seconds(900),
     LOG_LEVEL: env.logLevel(),
   })
   .transform((v) => ({
@@ -26,6 +29,7 @@ export const authConfigSchema = z
     accessTokenTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS,
     bcryptRounds: v.BCRYPT_ROUNDS,
+    loginThrottle: { maxFailures: v.LOGIN_MAX_FAILURES, windowSeconds: v.LOGIN_FAILURE_WINDOW_SECONDS },
     logLevel: v.LOG_LEVEL,
   }));
 

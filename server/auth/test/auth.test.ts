@@ -323,3 +323,28 @@ test('two refreshes racing with one token never both succeed', async (t) => {
   t.true(statuses.filter((s) => s === 200).length <= 1, statuses.join(','));
   t.true(statuses.every((s) => s === 200 || s === 401), statuses.join(','));
 });
+
+test('a password equal to the email is refused at registration', async (t) => {
+  const email = uniqueEmail('same');
+  const response = await call('POST', '/api/auth/register', { body: { email, password: email.toUpperCase() } });
+  t.is(response.status, 400);
+  t.is(response.body.error.details[0].path, 'password');
+});
+
+test('login throttling: after 10 failures an email gets 429 with Retry-After, the right password too', async (t) => {
+  const { email } = await registerAndLogin('throttled');
+  for (let i = 0; i < 10; i++) {
+    t.is((await call('POST', '/api/auth/login', { body: { email, password: `wrong-${i}-password` } })).status, 401);
+  }
+  const response = await fetch(`${baseUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-internal-token': gateway.issue('auth') },
+    body: JSON.stringify({ email: email.toLowerCase(), password }),
+  });
+  t.is(response.status, 429);
+  t.is(((await response.json()) as { error: { code: string } }).error.code, 'rate_limited');
+  const retryAfter = Number(response.headers.get('retry-after'));
+  t.true(retryAfter > 0 && retryAfter <= 900, `Retry-After ${retryAfter}`);
+  const other = await registerAndLogin('not-throttled');
+  t.is(typeof other.tokens.accessToken, 'string', 'other emails still log in');
+});

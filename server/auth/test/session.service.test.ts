@@ -1,6 +1,7 @@
 import test from 'ava';
 import { AppError } from '@govault/lib';
 import type { AccessTokenSigner } from '../src/token/access-token.ts';
+import { MemoryLoginThrottle } from '../src/token/login-throttle.ts';
 import type { RefreshToken } from '../src/token/refresh-token.entity.ts';
 import type { RefreshTokenRepository } from '../src/token/refresh-token.repository.ts';
 import { SessionService, hashToken } from '../src/token/session.service.ts';
@@ -56,7 +57,7 @@ const signer: AccessTokenSigner = { ttlSeconds: 60, sign: (userId) => `access-fo
 async function setup() {
   const tokens = new FakeRefreshTokens();
   const users = new UserService(new FakeUsers(), plainHasher);
-  const sessions = new SessionService(users, tokens, signer, 3600);
+  const sessions = new SessionService(users, tokens, signer, 3600, new MemoryLoginThrottle({ maxFailures: 3, windowSeconds: 60 }));
   const user = await users.register({ email: 'kim@example.com', password: 'password1' });
   return { tokens, sessions, user };
 }
@@ -89,4 +90,29 @@ test('a rotation lost to a concurrent one counts as reuse and revokes the family
   };
   await t.throwsAsync(sessions.refresh(pair.refreshToken), { instanceOf: AppError });
   t.true(tokens.rows.every((r) => r.revokedAt !== null));
+});
+
+test('after too many failed logins for an email even the right password waits, with the time to wait', async (t) => {
+  const { sessions } = await setup();
+  for (let i = 0; i < 3; i++) await t.throwsAsync(sessions.login('kim@example.com', 'wrong-password'), { instanceOf: AppError });
+  const err = await t.throwsAsync(sessions.login('Kim@Example.com', 'password1'), { instanceOf: AppError });
+  t.is(err?.status, 429);
+  t.is(err?.code, 'rate_limited');
+  const retryAfter = Number(err?.headers['Retry-After']);
+  t.true(retryAfter > 0 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+});
+
+test('an unknown email is throttled exactly like a known one', async (t) => {
+  const { sessions } = await setup();
+  for (let i = 0; i < 3; i++) await t.throwsAsync(sessions.login('nobody@example.com', 'wrong-password'), { instanceOf: AppError });
+  const err = await t.throwsAsync(sessions.login('nobody@example.com', 'wrong-password'), { instanceOf: AppError });
+  t.is(err?.status, 429);
+});
+
+test('a successful login clears the failures of its email', async (t) => {
+  const { sessions } = await setup();
+  for (let i = 0; i < 2; i++) await t.throwsAsync(sessions.login('kim@example.com', 'wrong-password'));
+  await sessions.login('kim@example.com', 'password1');
+  for (let i = 0; i < 2; i++) await t.throwsAsync(sessions.login('kim@example.com', 'wrong-password'));
+  await t.notThrowsAsync(sessions.login('kim@example.com', 'password1'));
 });

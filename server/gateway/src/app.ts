@@ -1,21 +1,30 @@
+import { createHash } from 'node:crypto';
 import helmet from 'koa-helmet';
 import Koa from 'koa';
 import {
   InternalTokenIssuer,
-  accessLog,
   createMetrics,
   errorMiddleware,
   httpMetrics,
   operationalRoutes,
+  readPublicKeys,
   requestId,
   type Logger,
 } from '@govault/lib';
-import { authenticate } from './auth/authenticate.ts';
+import { AccessTokenVerifier, authenticate } from './auth/authenticate.ts';
 import { JwksKeys } from './auth/jwks-keys.ts';
 import type { GatewayConfig } from './config.ts';
+import { gatewayAccessLog } from './http/access-log.ts';
 import { corsPolicy } from './http/cors.ts';
+import { routeName } from './http/route-name.ts';
 import { webApp } from './http/web-app.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
+import { rateLimit } from './rate-limit/rate-limit.ts';
+import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/rate-limit-store.ts';
+import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.ts';
+import { createGatewayMetrics } from './upstream/gateway-metrics.ts';
+import { upstreamChecks } from './upstream/readiness.ts';
+import { createUpstreamPools } from './upstream/upstream-pool.ts';
 
 export interface GatewayApp {
   app: Koa;
@@ -26,21 +35,63 @@ export interface GatewayApp {
 export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayApp {
   const issuer = InternalTokenIssuer.fromKeyDir(config.internalKeyDir, 'gateway');
   const metrics = createMetrics('gateway');
-  const keys = new JwksKeys(config.upstreams.auth, issuer, logger);
-  const proxy = new StreamingProxy(config.upstreams, issuer, config.upstreamRetryMs, logger);
+  const gatewayMetrics = createGatewayMetrics(metrics.registry);
+  const pools = createUpstreamPools(config, gatewayMetrics, logger);
+  const verifier = new AccessTokenVerifier(new JwksKeys(() => pools.auth.pick()?.url ?? pools.auth.instances[0]?.url, issuer, logger));
+  const proxy = new StreamingProxy(
+    pools,
+    issuer,
+    { retryMs: config.upstreamRetryMs, timeoutMs: config.upstreamTimeoutMs, waitFor: ['upload'] },
+    logger,
+  );
+  const redisStore = config.rateLimit.redisUrl
+    ? new RedisRateLimitStore(config.rateLimit.redisUrl, config.rateLimit.prefix ?? defaultPrefix(config.internalKeyDir))
+    : undefined;
+  const store: RateLimitStore = redisStore ?? new MemoryRateLimitStore();
+  const readiness = upstreamChecks(pools);
+  if (redisStore) readiness.redis = () => redisStore.ping();
+  const { windowMs } = config.rateLimit;
 
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestId());
-  app.use(accessLog(logger));
+  app.use(routeName());
+  app.use(gatewayAccessLog(logger));
   app.use(helmet());
   app.use(corsPolicy(config.corsOrigins));
   app.use(httpMetrics(metrics));
   app.use(errorMiddleware(logger));
-  app.use(operationalRoutes(metrics.registry, {}));
+  app.use(operationalRoutes(metrics.registry, readiness));
   app.use(webApp());
-  app.use(authenticate(keys));
+  app.use(
+    rateLimit({
+      store,
+      general: { name: 'api', max: config.rateLimit.max, windowMs },
+      credentials: { name: 'credentials', max: config.rateLimit.authMax, windowMs },
+      userOf: (ctx) => verifier.userOf(ctx),
+      onLimited: (rule) => gatewayMetrics.rateLimited.inc({ rule: rule.name }),
+      logger,
+    }),
+  );
+  app.use(authenticate(verifier));
   app.use(proxy.middleware());
 
-  return { app, close: async () => proxy.close() };
+  return {
+    app,
+    close: async () => {
+      proxy.close();
+      for (const pool of Object.values(pools)) pool.destroy();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Gateways of one deployment share the gateway key pair (the services trust its public
+ * key), so a prefix derived from it gives them one budget, and keeps apart deployments
+ * that share a Redis.
+ */
+function defaultPrefix(internalKeyDir: string): string {
+  const key = readPublicKeys(internalKeyDir).get('gateway') ?? '';
+  return `govault:ratelimit:${createHash('sha256').update(key).digest('hex').slice(0, 12)}:`;
 }

@@ -7,17 +7,40 @@ const urlList = z
   .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
   .pipe(z.array(z.url()));
 
+/** One upstream: a comma-separated list of instance URLs, at least one. */
+const upstreamList = (fallback: string) =>
+  z
+    .preprocess((v) => (v === '' || v === undefined ? fallback : v), z.string())
+    .transform((v) => v.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean))
+    .pipe(z.array(z.url()).min(1, 'needs at least one URL'));
+
+const count = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+
 export const gatewayConfigSchema = z
   .object({
     GATEWAY_PORT: env.port(8080),
     HOST: env.host(),
-    AUTH_URL: env.url().default('http://127.0.0.1:8081'),
-    UPLOAD_URL: env.url().default('http://127.0.0.1:8082'),
-    FILES_URL: env.url().default('http://127.0.0.1:8083'),
+    AUTH_URL: upstreamList('http://127.0.0.1:8081'),
+    UPLOAD_URL: upstreamList('http://127.0.0.1:8082'),
+    FILES_URL: upstreamList('http://127.0.0.1:8083'),
     INTERNAL_KEY_DIR: z.string().min(1),
     CORS_ORIGINS: urlList,
-    /** How long an idempotent request may wait for an upstream that is restarting. */
+    /** How long a HEAD/GET/OPTIONS to upload may wait for an instance that is restarting. */
     UPSTREAM_RETRY_SECONDS: env.seconds(10),
+    /** Time to response headers (counted from the end of the request body). */
+    UPSTREAM_TIMEOUT_SECONDS: env.seconds(30),
+    /** How often an open circuit probes the instance's /healthz (the half-open trial). */
+    BREAKER_PROBE_MS: count(1_000),
+    /** Failed calls within the breaker window before the share of failures counts. */
+    BREAKER_MIN_CALLS: count(3),
+    RATE_LIMIT_WINDOW_SECONDS: env.seconds(60),
+    /** Requests per window per user (authenticated) or per client IP (anonymous). */
+    RATE_LIMIT_MAX: count(1_200),
+    /** Requests per window per client IP to register, login and refresh. */
+    RATE_LIMIT_AUTH_MAX: count(60),
+    /** Redis key prefix; by default one derived from the gateway's key, shared by the gateways of one deployment. */
+    RATE_LIMIT_PREFIX: env.optionalString(),
+    REDIS_URL: env.optionalUrl(),
     LOG_LEVEL: env.logLevel(),
   })
   .transform((v) => ({
@@ -27,6 +50,15 @@ export const gatewayConfigSchema = z
     internalKeyDir: v.INTERNAL_KEY_DIR,
     corsOrigins: v.CORS_ORIGINS,
     upstreamRetryMs: v.UPSTREAM_RETRY_SECONDS * 1000,
+    upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_SECONDS * 1000,
+    breaker: { probeIntervalMs: v.BREAKER_PROBE_MS, minCalls: v.BREAKER_MIN_CALLS },
+    rateLimit: {
+      windowMs: v.RATE_LIMIT_WINDOW_SECONDS * 1000,
+      max: v.RATE_LIMIT_MAX,
+      authMax: v.RATE_LIMIT_AUTH_MAX,
+      prefix: v.RATE_LIMIT_PREFIX,
+      redisUrl: v.REDIS_URL,
+    },
     logLevel: v.LOG_LEVEL,
   }));
 

@@ -8,6 +8,18 @@ export interface BreakerOptions {
   openMs?: number;
   /** Errors that say nothing about the upstream's health (a 404, a 400) do not count. */
   isFailure?: (err: unknown) => boolean;
+  /** Share of failed calls (0..1) that opens the circuit; default 0.5. */
+  failureRatio?: number;
+  /** Calls the window must hold before the ratio counts; default 5. */
+  minCalls?: number;
+  /** The sliding window the ratio is computed over; default 10 s. */
+  windowMs?: number;
+  /**
+   * The half-open trial: while open, this probe runs every `probeIntervalMs` and the
+   * circuit closes as soon as it succeeds. Without it the circuit closes after `openMs`.
+   */
+  probe?: () => Promise<unknown>;
+  probeIntervalMs?: number;
 }
 
 /**
@@ -23,10 +35,12 @@ export class CircuitBreaker {
       name: options.name,
       timeout: options.timeoutMs,
       circuitDuration: options.openMs ?? 5_000,
-      threshold: 0.5,
-      waitThreshold: 5,
-      bucketSpan: 1_000,
+      threshold: 1 - (options.failureRatio ?? 0.5),
+      waitThreshold: options.minCalls ?? 5,
+      bucketSpan: (options.windowMs ?? 10_000) / 10,
       bucketNum: 10,
+      healthCheck: options.probe,
+      healthCheckInterval: options.probeIntervalMs ?? 1_000,
       statInterval: 60_000,
       isPromise: true,
       modifyError: false,

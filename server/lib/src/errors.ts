@@ -42,6 +42,9 @@ export const upstreamUnavailable = (service: string, retryAfterSeconds = 5, caus
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
 
+export const rateLimited = (retryAfterSeconds: number, message = 'Too many requests, slow down') =>
+  new AppError('rate_limited', 429, message, undefined, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; requestId?: string; details?: unknown };
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { unauthenticated } from '@govault/lib';
+import { AppError, rateLimited, unauthenticated } from '@govault/lib';
 import type { UserService } from '../user/user.service.ts';
 import type { AccessTokenSigner } from './access-token.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import type { RefreshToken } from './refresh-token.entity.ts';
 import type { RefreshTokenRepository } from './refresh-token.repository.ts';
 
@@ -23,10 +24,18 @@ export class SessionService {
     private readonly refreshTokens: RefreshTokenRepository,
     private readonly accessTokens: AccessTokenSigner,
     private readonly refreshTtlSeconds: number,
+    private readonly throttle: LoginThrottle,
   ) {}
 
+  /** Past the throttle's limit every attempt for that email is refused, the right password too. */
   async login(email: string, password: string): Promise<TokenPair> {
-    const user = await this.users.authenticate(email, password);
+    const wait = await this.throttle.retryAfter(email);
+    if (wait > 0) throw rateLimited(wait, 'Too many failed logins for this email; try again later');
+    const user = await this.users.authenticate(email, password).catch(async (err: unknown) => {
+      if (err instanceof AppError && err.status === 401) await this.throttle.recordFailure(email);
+      throw err;
+    });
+    await this.throttle.reset(email);
     const { token, record } = this.newRefreshToken(user.id, randomUUID());
     await this.refreshTokens.insert(record);
     return this.pair(user.id, token);

@@ -1,5 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { ensureKeyPair, type PemKeyPair } from '@govault/lib';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureKeyPair, generateEcKeyPair, type PemKeyPair } from '@govault/lib';
 
 export const SIGNING_ALGORITHM = 'ES256';
 
@@ -33,9 +35,38 @@ export class SigningKeyRing {
   }
 }
 
-/** Loads `signing.key`/`signing.pub` from `dir`, generating a P-256 pair on first start. */
+/**
+ * `signing.key` is the first key (made at first start); `signing-<UTC stamp>.key` files
+ * are later ones, written by a rotation. The newest signs; all of them stay in the JWKS
+ * until an operator deletes the file, so tokens signed before a rotation still verify.
+ */
+const KEY_FILE = /^signing(?:-(\d{8}T\d{9}Z))?\.key$/;
+
+/** Loads every signing key in `dir`, newest first, generating a P-256 pair on first start. */
 export function loadSigningKeys(dir: string): SigningKeyRing {
-  return new SigningKeyRing([signingKey(ensureKeyPair(dir, 'signing'))]);
+  const files = () => readdirSync(dir, { withFileTypes: true }).filter((f) => f.isFile() && KEY_FILE.test(f.name)).map((f) => f.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (files().length === 0) ensureKeyPair(dir, 'signing');
+  const newestFirst = files().sort((a, b) => stampOf(b).localeCompare(stampOf(a)));
+  return new SigningKeyRing(newestFirst.map((file) => signingKeyFromPrivate(readFileSync(join(dir, file), 'utf8'))));
+}
+
+const stampOf = (file: string) => KEY_FILE.exec(file)?.[1] ?? '';
+
+/** Writes a new key pair that signs from the next start of auth on; returns its kid. */
+export function rotateSigningKey(dir: string, now = new Date()): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stamp = now.toISOString().replace(/[-:.]/g, ''); // 20250101T120000000Z
+  const pair = generateEcKeyPair();
+  writeFileSync(join(dir, `signing-${stamp}.key`), pair.privateKey, { mode: 0o600, flag: 'wx' });
+  writeFileSync(join(dir, `signing-${stamp}.pub`), pair.publicKey, { mode: 0o644, flag: 'wx' });
+  return signingKey(pair).kid;
+}
+
+function signingKeyFromPrivate(privatePem: string): SigningKey {
+  const privateKey = createPrivateKey(privatePem);
+  const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  return { kid: jwkThumbprint(publicJwk), privateKey, publicJwk };
 }
 
 export function signingKey(pair: PemKeyPair): SigningKey {

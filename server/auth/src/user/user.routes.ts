@@ -14,6 +14,9 @@ const registerBody = z.strictObject({
     .refine((p) => Buffer.byteLength(p, 'utf8') >= MIN_PASSWORD_BYTES, `must be at least ${MIN_PASSWORD_BYTES} bytes`)
     .refine((p) => Buffer.byteLength(p, 'utf8') <= MAX_PASSWORD_BYTES, `must be at most ${MAX_PASSWORD_BYTES} bytes`),
   displayName: z.string().trim().min(1).max(200).optional(),
+}).refine((v) => v.password.trim().toLowerCase() !== v.email.toLowerCase(), {
+  path: ['password'],
+  message: 'must not be the email address',
 });
 
 const byEmailQuery = z.strictObject({ email: z.string().min(1).max(320) });

@@ -7,36 +7,56 @@ import type { JwksKeys } from './jwks-keys.ts';
 export const ACCESS_TOKEN_ISSUER = 'govault-auth';
 export const ACCESS_TOKEN_AUDIENCE = 'govault-api';
 
-/**
- * Verifies `Authorization: Bearer <access token>` against the auth service's keys and
- * sets ctx.state.userId. Public routes pass without a token; a token they carry anyway
- * is ignored.
- */
-export function authenticate(keys: JwksKeys) {
-  return async (ctx: Context, next: Next) => {
-    if (isPublicRoute(ctx.method, ctx.path)) return next();
-    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(ctx.get('authorization'));
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+/** Verifies access tokens (ES256, our issuer and audience, typ access) against the auth service's JWKS. */
+export class AccessTokenVerifier {
+  constructor(private readonly keys: JwksKeys) {}
+
+  /** The user id of a valid token; throws 401 otherwise. */
+  async verify(token: string): Promise<string> {
+    const decoded = jwt.decode(token, { complete: true });
+    const kid = decoded?.header.kid;
+    if (!decoded || decoded.header.alg !== 'ES256' || typeof kid !== 'string') throw unauthenticated('Invalid access token');
+    const key = await this.keys.get(kid);
+    if (!key) throw unauthenticated('Invalid access token');
+    try {
+      const claims = jwt.verify(token, key, {
+        algorithms: ['ES256'],
+        issuer: ACCESS_TOKEN_ISSUER,
+        audience: ACCESS_TOKEN_AUDIENCE,
+      }) as jwt.JwtPayload;
+      if (claims.typ !== 'access' || typeof claims.sub !== 'string' || !claims.sub) throw new Error('not an access token');
+      return claims.sub;
+    } catch {
+      throw unauthenticated('Invalid or expired access token');
+    }
+  }
+
+  /**
+   * The request's user, verified once per request: the rate limiter (which runs first)
+   * and authenticate() share the result.
+   */
+  userOf(ctx: Context): Promise<string> {
+    ctx.state.identity ??= this.identify(ctx);
+    return ctx.state.identity as Promise<string>;
+  }
+
+  private async identify(ctx: Context): Promise<string> {
+    const match = BEARER.exec(ctx.get('authorization'));
     if (!match) throw unauthenticated('A valid Bearer access token is required');
-    ctx.state.userId = await verifyAccessToken(match[1]!, keys);
-    await next();
-  };
+    return this.verify(match[1]!);
+  }
 }
 
-async function verifyAccessToken(token: string, keys: JwksKeys): Promise<string> {
-  const decoded = jwt.decode(token, { complete: true });
-  const kid = decoded?.header.kid;
-  if (!decoded || decoded.header.alg !== 'ES256' || typeof kid !== 'string') throw unauthenticated('Invalid access token');
-  const key = await keys.get(kid);
-  if (!key) throw unauthenticated('Invalid access token');
-  try {
-    const claims = jwt.verify(token, key, {
-      algorithms: ['ES256'],
-      issuer: ACCESS_TOKEN_ISSUER,
-      audience: ACCESS_TOKEN_AUDIENCE,
-    }) as jwt.JwtPayload;
-    if (claims.typ !== 'access' || typeof claims.sub !== 'string' || !claims.sub) throw new Error('not an access token');
-    return claims.sub;
-  } catch {
-    throw unauthenticated('Invalid or expired access token');
-  }
+/**
+ * Requires a valid access token on every non-public route and sets ctx.state.userId.
+ * Public routes pass without a token; a token they carry anyway is ignored.
+ */
+export function authenticate(verifier: AccessTokenVerifier) {
+  return async (ctx: Context, next: Next) => {
+    if (isPublicRoute(ctx.method, ctx.path)) return next();
+    ctx.state.userId = await verifier.userOf(ctx);
+    await next();
+  };
 }

@@ -7,12 +7,12 @@ interface Jwk {
   [key: string]: unknown;
 }
 
-const REFETCH_COOLDOWN_MS = 10_000;
+const REFETCH_COOLDOWN_MS = 1_000;
 
 /**
  * The auth service's public signing keys, fetched from its JWKS. An unknown `kid` makes
- * it fetch again (key rotation), at most once per cooldown so that forged kids cannot
- * turn the gateway into a load generator against auth.
+ * it fetch again (key rotation), at most once a second so that forged kids cannot turn
+ * the gateway into a load generator against auth (and they pass the rate limit first).
  */
 export class JwksKeys {
   private keys = new Map<string, KeyObject>();
@@ -20,7 +20,8 @@ export class JwksKeys {
   private inFlight: Promise<void> | undefined;
 
   constructor(
-    private readonly authUrl: string,
+    /** An auth instance to ask (the next one in turn whose circuit is closed). */
+    private readonly authUrl: () => string | undefined,
     private readonly issuer: InternalTokenIssuer,
     private readonly logger: Logger,
   ) {}
@@ -42,7 +43,9 @@ export class JwksKeys {
   private async fetchKeys(): Promise<void> {
     this.lastFetch = Date.now();
     try {
-      const response = await fetch(new URL('/api/auth/jwks.json', this.authUrl), {
+      const authUrl = this.authUrl();
+      if (!authUrl) throw new Error('no auth instance available');
+      const response = await fetch(new URL('/api/auth/jwks.json', authUrl), {
         headers: { 'x-internal-token': this.issuer.issue('auth') },
         signal: AbortSignal.timeout(3_000),
       });

@@ -22,6 +22,7 @@ export const EXPOSED_HEADERS = [
   'RateLimit-Limit',
   'RateLimit-Remaining',
   'RateLimit-Reset',
+  'RateLimit-Policy',
 ];
 
 const ALLOWED_HEADERS = [

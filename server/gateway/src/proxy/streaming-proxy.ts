@@ -3,27 +3,57 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { notFound, upstreamUnavailable, type InternalTokenIssuer, type Logger } from '@govault/lib';
-import type { GatewayConfig } from '../config.ts';
+import type { UpstreamName } from '../config.ts';
+import { UpstreamFailure, isUnreachable, type UpstreamInstance, type UpstreamPool, type UpstreamPools } from '../upstream/upstream-pool.ts';
 import { requestHeadersFor, responseHeadersFrom } from './forward-headers.ts';
 import { upstreamFor } from './routes.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** Errors that mean the upstream never saw the request, or died before it answered. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'ETIMEDOUT']);
+
+export interface ProxyOptions {
+  /** How long an idempotent request waits for an unreachable upstream before the 503. */
+  retryMs: number;
+  /** Time to response headers, counted from the moment the request body has been sent. */
+  timeoutMs: number;
+  /**
+   * Upstreams whose idempotent requests wait (up to retryMs, across open circuits) for an
+   * instance to come back. For upload: tus clients start over from zero when a resume
+   * HEAD fails. Requests to the others get their 503 at once: a quick answer is what
+   * their clients want, and Retry-After tells them when to come back.
+   */
+  waitFor: UpstreamName[];
+}
+
+/** Where the request body stands: once a byte has been read it cannot go to another instance. */
+class RequestBody {
+  bytes = 0;
+  constructor(readonly source: IncomingMessage) {}
+
+  get consumed(): boolean {
+    return this.bytes > 0;
+  }
+
+  static of(ctx: Context): RequestBody | undefined {
+    if (IDEMPOTENT.has(ctx.method)) return undefined;
+    const length = ctx.get('content-length');
+    if (!ctx.get('transfer-encoding') && (length === '' || length === '0')) return undefined;
+    return new RequestBody(ctx.req);
+  }
+}
 
 /**
- * Forwards a request to its service and streams both bodies: nothing is buffered, so a
- * multi-GiB tus PATCH passes with flat memory and keeps backpressure end to end. A client
- * that goes away aborts the upstream request, and an upstream that dies mid-answer cuts
- * the client's response.
+ * Forwards a request to an instance of its service and streams both bodies: nothing is
+ * buffered, so a multi-GiB tus PATCH passes with flat memory and keeps backpressure end
+ * to end. A client that goes away aborts the upstream request, and an upstream that dies
+ * mid-answer cuts the client's response.
  */
 export class StreamingProxy {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 512 });
 
   constructor(
-    private readonly upstreams: GatewayConfig['upstreams'],
+    private readonly pools: UpstreamPools,
     private readonly issuer: InternalTokenIssuer,
-    private readonly retryMs: number,
+    private readonly options: ProxyOptions,
     private readonly logger: Logger,
   ) {}
 
@@ -31,7 +61,6 @@ export class StreamingProxy {
     return async (ctx: Context) => {
       const name = upstreamFor(ctx.path);
       if (!name) throw notFound('route');
-      const target = new URL(ctx.url, this.upstreams[name]);
       const headers = requestHeadersFor(ctx.req.headers, {
         userId: ctx.state.userId,
         requestId: ctx.state.requestId,
@@ -44,39 +73,108 @@ export class StreamingProxy {
       ctx.res.once('close', () => {
         if (!ctx.res.writableFinished) clientGone.abort();
       });
-      const upstream = await this.send(ctx, target, headers, clientGone.signal).catch((err: NodeJS.ErrnoException) => {
-        this.logger.warn({ err, upstream: name, requestId: ctx.state.requestId }, 'upstream unreachable');
-        throw upstreamUnavailable(name, 5, err);
+      const body = RequestBody.of(ctx);
+      ctx.state.upstream = name;
+      const { response, instance } = await this.send(ctx, this.pools[name], headers, body, clientGone.signal)
+        .catch((err: Error) => {
+          if (clientGone.signal.aborted) throw err;
+          this.logger.warn({ err, upstream: name, requestId: ctx.state.requestId }, 'upstream unavailable');
+          throw upstreamUnavailable(name, 5, err);
+        })
+        .finally(() => {
+          ctx.state.bytesIn = body?.bytes ?? 0;
+        });
+      ctx.state.instance = instance.url;
+      ctx.state.bytesOut = 0;
+      response.on('data', (chunk: Buffer) => {
+        ctx.state.bytesOut += chunk.length;
       });
       ctx.respond = false;
-      ctx.res.writeHead(upstream.statusCode ?? 502, responseHeadersFrom(upstream.headers));
-      await pipeline(upstream, ctx.res).catch(() => ctx.res.destroy());
+      ctx.res.writeHead(response.statusCode ?? 502, responseHeadersFrom(response.headers));
+      await pipeline(response, ctx.res).catch(() => ctx.res.destroy());
     };
   }
 
   /**
-   * Idempotent requests wait for an upstream that is restarting (bounded, with backoff):
-   * tus clients restart an upload from zero when their resume HEAD fails.
+   * Tries the instances in turn. A request the upstream never saw (connection refused, a
+   * body not yet read) moves on to the next instance. When none is left, idempotent
+   * requests to a `waitFor` upstream wait for one that is restarting (bounded, with
+   * backoff); everything else gets its 503 at once.
    */
-  private async send(ctx: Context, target: URL, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<IncomingMessage> {
-    const deadline = Date.now() + (IDEMPOTENT.has(ctx.method) ? this.retryMs : 0);
-    for (let delay = 100; ; delay = Math.min(delay * 2, 1_000)) {
-      try {
-        return await this.attempt(ctx, target, headers, signal);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (!UNREACHABLE.has(code) || Date.now() + delay > deadline || signal.aborted) throw err;
-        await sleep(delay);
+  private async send(
+    ctx: Context,
+    pool: UpstreamPool,
+    headers: OutgoingHttpHeaders,
+    body: RequestBody | undefined,
+    signal: AbortSignal,
+  ): Promise<{ response: IncomingMessage; instance: UpstreamInstance }> {
+    const waits = IDEMPOTENT.has(ctx.method) && this.options.waitFor.includes(pool.name);
+    const deadline = Date.now() + (waits ? this.options.retryMs : 0);
+    const tried = new Set<UpstreamInstance>();
+    let lastError: unknown = new UpstreamFailure(`every circuit to ${pool.name} is open`, 'CIRCUIT_OPEN');
+    for (let delay = 100; ; ) {
+      const instance = pool.pick(tried);
+      if (instance) {
+        tried.add(instance);
+        try {
+          const response = await instance.breaker.run(() => this.attempt(ctx, instance, headers, body, signal));
+          return { response, instance };
+        } catch (err) {
+          lastError = err;
+          if (!isUnreachable(err) || body?.consumed || signal.aborted) throw err;
+          continue;
+        }
       }
+      if (Date.now() + delay > deadline || signal.aborted) throw lastError;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 1_000);
+      tried.clear();
     }
   }
 
-  private attempt(ctx: Context, target: URL, headers: OutgoingHttpHeaders, signal: AbortSignal): Promise<IncomingMessage> {
+  /** Resolves with the upstream's response headers; the bodies stream on. */
+  private attempt(
+    ctx: Context,
+    instance: UpstreamInstance,
+    headers: OutgoingHttpHeaders,
+    body: RequestBody | undefined,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const upstreamRequest = request(target, { method: ctx.method, headers, agent: this.agent, signal }, resolve);
-      upstreamRequest.once('error', reject);
-      if (IDEMPOTENT.has(ctx.method)) upstreamRequest.end();
-      else ctx.req.pipe(upstreamRequest);
+      const upstreamRequest = request(new URL(ctx.url, instance.url), { method: ctx.method, headers, agent: this.agent, signal });
+      let timer: NodeJS.Timeout | undefined;
+      const startClock = () => {
+        timer = setTimeout(() => {
+          upstreamRequest.destroy(new UpstreamFailure(`no answer within ${this.options.timeoutMs} ms`, 'UPSTREAM_TIMEOUT'));
+        }, this.options.timeoutMs);
+      };
+      upstreamRequest.once('response', (response) => {
+        clearTimeout(timer);
+        resolve(response);
+      });
+      upstreamRequest.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      if (!body) {
+        upstreamRequest.end();
+        startClock();
+        return;
+      }
+      // The body is read only once the connection stands: a refused connection has then
+      // consumed nothing, and the request can go to another instance. The clock starts
+      // when the body has been sent, so a long upload is never cut while bytes flow.
+      upstreamRequest.once('socket', (socket) => {
+        const stream = () => {
+          body.source.on('data', (chunk: Buffer) => {
+            body.bytes += chunk.length;
+          });
+          body.source.once('end', startClock);
+          body.source.pipe(upstreamRequest);
+        };
+        if (socket.connecting) socket.once('connect', stream);
+        else stream();
+      });
     });
   }
 

@@ -14,6 +14,8 @@ declare module 'brakes' {
     isPromise?: boolean;
     isFunction?: boolean;
     modifyError?: boolean;
+    healthCheck?: () => Promise<unknown>;
+    healthCheckInterval?: number;
   }
   class Brakes<A extends unknown[] = unknown[], R = unknown> extends EventEmitter {
     constructor(fn: (...args: A) => Promise<R>, options?: BrakesOptions);

@@ -1,0 +1,21 @@
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { loadSigningKeys, rotateSigningKey } from '../src/token/signing-keys.ts';
+
+test('the first start makes one key; after a rotation the new key signs and both are published', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'govault-signing-'));
+  const first = loadSigningKeys(dir);
+  t.is(first.jwks().keys.length, 1);
+  t.is((statSync(join(dir, 'signing.key')).mode & 0o777).toString(8), '600');
+
+  const kid = rotateSigningKey(dir, new Date('2030-01-01T00:00:00Z'));
+  const rotated = loadSigningKeys(dir);
+  t.is(rotated.current.kid, kid);
+  t.deepEqual(rotated.jwks().keys.map((k) => k.kid), [kid, first.current.kid]);
+
+  const later = rotateSigningKey(dir, new Date('2031-06-01T00:00:00Z'));
+  t.is(loadSigningKeys(dir).current.kid, later, 'the newest stamp signs');
+  t.is(readdirSync(dir).filter((f) => f.endsWith('.key')).length, 3);
+});
