@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type Koa from 'koa';
+import { EVENTS } from '@tus/server';
 import {
   InternalTokenIssuer,
   InternalTokenVerifier,
   ServiceClient,
   breakerStateGauge,
   createMetrics,
+  createS3Client,
   createServiceApp,
   migrate,
   openOrm,
@@ -15,18 +17,41 @@ import {
   type Logger,
 } from '@govault/lib';
 import type { UploadConfig } from './config.ts';
+import { Janitor } from './janitor/janitor.ts';
+import { tusExpirySweep } from './janitor/expiry-sweep.ts';
 import { FilesServiceRegistry } from './registration/file-registry.ts';
+import { SqlRegistrationOutbox } from './registration/outbox.repository.ts';
+import { outboxSweep } from './registration/outbox-sweep.ts';
+import { SqlUploadPartRepository } from './session/upload-part.repository.ts';
 import { UploadSessionSchema } from './session/upload-session.entity.ts';
 import { MikroUploadSessionRepository } from './session/upload-session.repository.ts';
 import { UploadService } from './session/upload.service.ts';
+import { createDataStore } from './storage/data-store.ts';
+import { PgKvStore } from './storage/pg-kv-store.ts';
+import { Sql } from './storage/sql.ts';
+import { createTusLocker } from './tus/pg-locker.ts';
 import { createUploadMetrics } from './tus/tus-metrics.ts';
-import { createDataStore, createTusServer } from './tus/tus-server.ts';
+import { createTusServer } from './tus/tus-server.ts';
 import { tusRoutes } from './tus/tus.routes.ts';
+import { DiskMultipartStore } from './multipart/disk-multipart-store.ts';
+import { multipartAbandonSweep } from './multipart/multipart-sweep.ts';
+import { MultipartPartSchema, MultipartUploadSchema } from './multipart/multipart.entity.ts';
+import { MikroMultipartRepository } from './multipart/multipart.repository.ts';
+import { multipartRoutes } from './multipart/multipart.routes.ts';
+import { MultipartService } from './multipart/multipart.service.ts';
+import { partUploadRoutes } from './multipart/part-upload.routes.ts';
+import { PartUrlSigner } from './multipart/part-url-signer.ts';
+import { S3MultipartStore } from './multipart/s3-multipart-store.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/upload', import.meta.url));
 
 export interface UploadApp {
   app: Koa;
+  /** Background work (registration retries, expiry); issue-specific sweeps can be added before start. */
+  janitor: Janitor;
+  uploads: UploadService;
+  /** Direct multipart uploads (Companion's S3 routes); its sweep runs in the janitor. */
+  multipart: MultipartService;
   close(): Promise<void>;
 }
 
@@ -34,33 +59,104 @@ export interface UploadApp {
 export async function buildUploadApp(config: UploadConfig, logger: Logger): Promise<UploadApp> {
   const database = { url: config.databaseUrl, schema: 'upload', migrationsDir: MIGRATIONS_DIR };
   await migrate(database, logger);
-  const orm = await openOrm(database, [UploadSessionSchema]);
+  const orm = await openOrm(database, [UploadSessionSchema, MultipartUploadSchema, MultipartPartSchema]);
+  const sql = new Sql(orm, database.schema);
 
   const metrics = createMetrics('upload');
   const breakerOpen = breakerStateGauge(metrics.registry);
   const files = new ServiceClient('files', config.filesUrl, InternalTokenIssuer.fromKeyDir(config.internalKeyDir, 'upload'), {
     onBreakerChange: (open) => breakerOpen.set({ upstream: 'files' }, open ? 1 : 0),
   });
-  const uploads = new UploadService(new MikroUploadSessionRepository(orm), new FilesServiceRegistry(files), logger);
+  const sessions = new MikroUploadSessionRepository(orm);
+  const parts = new SqlUploadPartRepository(sql);
+  const uploads = new UploadService(sessions, new FilesServiceRegistry(files), logger, new SqlRegistrationOutbox(sql), {
+    maxBackoffMs: config.registrationMaxBackoffSeconds * 1000,
+  });
+
+  const uploadMetrics = createUploadMetrics(metrics.registry, {
+    activeUploads: () => sessions.countInFlight(),
+    outboxBacklog: () => uploads.backlog(),
+  });
+  const locker = await createTusLocker(config.databaseUrl, logger, {
+    waited: (seconds) => {
+      uploadMetrics.lockWaits.inc();
+      uploadMetrics.lockWaitSeconds.observe(seconds);
+    },
+  });
 
   if (!config.s3) mkdirSync(config.storageDir, { recursive: true });
-  const uploadMetrics = createUploadMetrics(metrics.registry);
-  const tus = createTusServer({
-    datastore: createDataStore({ s3: config.s3, storageDir: config.storageDir, expirySeconds: config.uploadExpirySeconds }),
-    uploads,
-    maxSize: config.maxUploadSize,
+  mkdirSync(config.spoolDir, { recursive: true });
+  const datastore = createDataStore({
+    s3: config.s3,
+    storageDir: config.storageDir,
+    expirySeconds: config.uploadExpirySeconds,
+    maxUploadSize: config.maxUploadSize,
+    parts,
+    cache: new PgKvStore(sql),
     logger,
-    metrics: uploadMetrics,
   });
+  const tus = createTusServer({ datastore, locker: locker.locker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });
+  tus.on(EVENTS.POST_TERMINATE, (_req, _res, id) => {
+    parts.removeAll(id).catch((err) => logger.warn({ err, uploadId: id }, 'parts of a terminated upload not removed'));
+  });
+
+  // Direct multipart uploads: presigned S3 part URLs, or (embedded) HMAC-signed URLs to ourselves.
+  const partSigner = new PartUrlSigner(config.multipartKeyFile, config.multipartUrlTtlSeconds);
+  const s3Clients = config.s3 ? [createS3Client(config.s3), createS3Client(config.s3, { public: true })] as const : undefined;
+  const diskParts = config.s3 ? undefined : new DiskMultipartStore(config.storageDir, partSigner);
+  const multipart = new MultipartService(
+    new MikroMultipartRepository(orm),
+    s3Clients ? new S3MultipartStore(s3Clients[0], s3Clients[1], config.s3!.bucket, config.multipartUrlTtlSeconds) : diskParts!,
+    uploads,
+    { maxUploadSize: config.maxUploadSize, urlTtlSeconds: config.multipartUrlTtlSeconds },
+    logger,
+    diskParts,
+  );
+
+  const janitor = new Janitor(
+    [
+      multipartAbandonSweep(multipart, config.uploadExpirySeconds, config.expirySweepSeconds * 1000),
+      outboxSweep(uploads, 1_000),
+      tusExpirySweep({
+        sessions,
+        parts,
+        datastore,
+        expirySeconds: config.uploadExpirySeconds,
+        everyMs: config.expirySweepSeconds * 1000,
+        logger,
+        onExpired: () => uploadMetrics.expired.inc(),
+      }),
+    ],
+    logger,
+  );
+  janitor.start();
 
   const app = createServiceApp({ logger, metrics, readiness: { database: () => pingDatabase(orm) } });
   app.use(requireInternalToken(InternalTokenVerifier.fromKeyDir(config.internalKeyDir, 'upload'), ['gateway']));
-  app.use(tusRoutes(tus, uploads, uploadMetrics));
+  app.use(
+    tusRoutes({
+      tus,
+      uploads,
+      metrics: uploadMetrics,
+      maxSize: config.maxUploadSize,
+      maxMetadataBytes: config.maxMetadataBytes,
+      spoolDir: config.spoolDir,
+      logger,
+    }),
+  );
+  app.use(multipartRoutes(multipart).routes());
+  if (diskParts) app.use(partUploadRoutes(multipart, partSigner, config.maxUploadSize).routes());
 
   return {
     app,
+    janitor,
+    uploads,
+    multipart,
     close: async () => {
+      await janitor.stop();
       files.destroy();
+      for (const client of s3Clients ?? []) client.destroy();
+      await locker.close();
       await orm.close();
     },
   };

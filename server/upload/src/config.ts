@@ -14,6 +14,11 @@ export const uploadConfigSchema = z
     FILES_URL: env.url().default('http://127.0.0.1:8083'),
     MAX_UPLOAD_SIZE: z.coerce.number().int().positive().default(5 * GiB),
     UPLOAD_EXPIRY_SECONDS: env.seconds(24 * 3600),
+    MULTIPART_URL_TTL_SECONDS: env.seconds(900).pipe(z.number().max(604800)),
+    UPLOAD_EXPIRY_SWEEP_SECONDS: env.seconds(300),
+    MAX_METADATA_BYTES: z.coerce.number().int().positive().max(16 * 1024).default(4096),
+    REGISTRATION_MAX_BACKOFF_SECONDS: env.seconds(60),
+    SPOOL_DIR: env.optionalString(),
     LOG_LEVEL: env.logLevel(),
   })
   .and(s3EnvSchema)
@@ -26,6 +31,12 @@ export const uploadConfigSchema = z
     filesUrl: v.FILES_URL,
     maxUploadSize: v.MAX_UPLOAD_SIZE,
     uploadExpirySeconds: v.UPLOAD_EXPIRY_SECONDS,
+    multipartUrlTtlSeconds: v.MULTIPART_URL_TTL_SECONDS,
+    multipartKeyFile: `${v.DATA_DIR}/multipart-signing.key`,
+    expirySweepSeconds: v.UPLOAD_EXPIRY_SWEEP_SECONDS,
+    maxMetadataBytes: v.MAX_METADATA_BYTES,
+    registrationMaxBackoffSeconds: v.REGISTRATION_MAX_BACKOFF_SECONDS,
+    spoolDir: v.SPOOL_DIR ?? `${v.DATA_DIR}/spool`,
     logLevel: v.LOG_LEVEL,
     s3: s3Settings(v),
   }));

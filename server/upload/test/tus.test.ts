@@ -1,10 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
 import type Koa from 'koa';
 import pg from 'pg';
@@ -12,7 +12,7 @@ import * as tus from 'tus-js-client';
 import { createLogger, createS3Client, listen, parseConfig, s3EnvSchema, s3Settings, type RunningServer } from '@govault/lib';
 import { testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
-import { buildUploadApp, uploadConfigSchema } from '../src/index.ts';
+import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
 /**
  * The upload service with the real files service beside it, over real HTTP, on a real
@@ -31,6 +31,10 @@ interface Stack {
   filesApp: Koa;
   files: RunningServer;
   readObject(key: string): Promise<Buffer>;
+  upload: UploadApp;
+  uploadBase: string;
+  s3?: S3Client;
+  storageDir?: string;
 }
 
 const realS3 = testS3();
@@ -55,6 +59,7 @@ async function startStack(mode: 'disk' | 's3', env: Record<string, string>, read
       INTERNAL_KEY_DIR: keys.dir,
       FILES_URL: `http://127.0.0.1:${filesServer.port}`,
       MAX_UPLOAD_SIZE: String(64 * MiB),
+      REGISTRATION_MAX_BACKOFF_SECONDS: '1',
       ...env,
     }),
     logger,
@@ -68,6 +73,8 @@ async function startStack(mode: 'disk' | 's3', env: Record<string, string>, read
     filesApp: files.app,
     files: filesServer,
     readObject,
+    upload,
+    uploadBase: `http://127.0.0.1:${uploadServer.port}`,
   };
 }
 
@@ -75,7 +82,7 @@ test.before(async () => {
   databases = await testDatabases(['upload', 'files']);
   const storageDir = mkdtempSync(join(tmpdir(), 'govault-upload-objects-'));
   const { readFile } = await import('node:fs/promises');
-  stacks.push(await startStack('disk', { STORAGE_DIR: storageDir }, (key) => readFile(join(storageDir, key))));
+  stacks.push({ ...(await startStack('disk', { STORAGE_DIR: storageDir }, (key) => readFile(join(storageDir, key)))), storageDir });
   const real = realS3;
   if (real) {
     const env = {
@@ -93,7 +100,7 @@ test.before(async () => {
       const object = await client.send(new GetObjectCommand({ Bucket: real.bucket, Key: key }));
       return Buffer.from(await object.Body!.transformToByteArray());
     };
-    stacks.push(await startStack('s3', env, readObject));
+    stacks.push({ ...(await startStack('s3', env, readObject)), s3: client });
   }
   uploadSql = new pg.Pool({ connectionString: databases.upload.url, max: 2 });
   filesSql = new pg.Pool({ connectionString: databases.files.url, max: 2 });
@@ -153,6 +160,23 @@ async function sessionRow(uploadId: string) {
 async function fileRow(fileId: string) {
   const { rows } = await filesSql.query('SELECT * FROM files.files WHERE id = $1', [fileId]);
   return rows[0] as { name: string; size: string; owner_id: string; content_type: string } | undefined;
+}
+
+async function metricValue(stack: Stack, name: string): Promise<number> {
+  const text = await (await fetch(`${stack.uploadBase}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+async function multipartInFlight(stack: Stack, key: string): Promise<boolean> {
+  const listed = await stack.s3!.send(new ListMultipartUploadsCommand({ Bucket: realS3!.bucket, Prefix: key }));
+  return (listed.Uploads ?? []).some((u) => u.Key === key);
+}
+
+/** S3's ETag of a multipart object: md5 of the parts' binary md5s, dash, part count. */
+function multipartEtag(etags: string[]): string {
+  const joined = Buffer.concat(etags.map((e) => Buffer.from(e.replaceAll('"', ''), 'hex')));
+  return `${createHash('md5').update(joined).digest('hex')}-${etags.length}`;
 }
 
 for (const mode of modes) {
@@ -239,6 +263,152 @@ for (const mode of modes) {
     const unknown = await fetch(`${stack.uploadUrl}/${'f'.repeat(32)}`, { method: 'HEAD', headers: { ...user, 'Tus-Resumable': '1.0.0' } });
     t.is(unknown.status, 404);
   });
+
+  test.serial(`${mode}: OPTIONS advertises exactly the extensions that work`, async (t) => {
+    const stack = stackFor();
+    const response = await fetch(stack.uploadUrl, { method: 'OPTIONS', headers: asUser(randomUUID()) });
+    t.is(response.status, 204);
+    t.is(response.headers.get('tus-version'), '1.0.0');
+    t.deepEqual(response.headers.get('tus-extension')!.split(',').sort(), [
+      'checksum', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination',
+    ]);
+    t.is(response.headers.get('tus-checksum-algorithm'), 'sha1,md5,sha256');
+    t.is(response.headers.get('tus-max-size'), String(64 * MiB));
+  });
+
+  test.serial(`${mode}: chunks with Upload-Checksum are verified; a mismatch answers 460 and keeps the offset`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const data = randomBytes(11 * MiB + 7);
+    const chunkSize = 5 * MiB;
+    // tus-js-client has no checksum option; its request hook adds the header per chunk.
+    const done = await upload(stack, userId, data, {
+      chunkSize,
+      onBeforeRequest: (req) => {
+        if (req.getMethod() !== 'PATCH') return;
+        const offset = Number(req.getHeader('Upload-Offset'));
+        const chunk = data.subarray(offset, offset + chunkSize);
+        req.setHeader('Upload-Checksum', `sha256 ${createHash('sha256').update(chunk).digest('base64')}`);
+      },
+    });
+    t.truthy(done.fileId);
+    t.is(sha256(await stack.readObject((await sessionRow(uploadIdOf(done.url))).storage_key)), sha256(data));
+
+    const user = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    const create = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...user, 'Upload-Length': '6' } });
+    const location = create.headers.get('location')!;
+    const patch = (body: string, checksum: string, offset = 0) =>
+      fetch(location, {
+        method: 'PATCH',
+        headers: { ...user, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': checksum },
+        body,
+      });
+    const digest = (algorithm: string, body: string) => createHash(algorithm).update(body).digest('base64');
+    const mismatch = await patch('abc', `md5 ${digest('md5', 'xyz')}`);
+    t.is(mismatch.status, 460);
+    t.is(mismatch.headers.get('tus-resumable'), '1.0.0');
+    const head = await fetch(location, { method: 'HEAD', headers: user });
+    t.is(head.headers.get('upload-offset'), '0', 'the offset did not move');
+    t.is((await patch('abc', `crc32 ${digest('md5', 'abc')}`)).status, 400, 'an algorithm we do not offer');
+    t.is((await patch('abc', 'sha1 not-base64!')).status, 400, 'a malformed checksum');
+    const first = await patch('abc', `sha1 ${digest('sha1', 'abc')}`);
+    t.is(first.status, 204);
+    t.is(first.headers.get('upload-offset'), '3');
+    const last = await patch('def', `md5 ${digest('md5', 'def')}`, 3);
+    t.is(last.status, 204);
+    t.truthy(last.headers.get('GoVault-File-Id'));
+    t.is((await stack.readObject((await sessionRow(uploadIdOf(location))).storage_key)).toString(), 'abcdef');
+  });
+
+  test.serial(`${mode}: an upload interrupted three times resumes each time, is counted as resumed, and ends intact`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const data = randomBytes(12 * MiB);
+    const before = await metricValue(stack, 'govault_uploads_resumed_total');
+    let url: string | undefined;
+    for (let round = 0; round < 3; round++) {
+      // Each round sends one more 2 MiB chunk, then the client goes away.
+      url = await new Promise<string>((resolve, reject) => {
+        const u = new tus.Upload(data, {
+          endpoint: stack.uploadUrl,
+          uploadUrl: url,
+          headers: asUser(userId),
+          chunkSize: 2 * MiB,
+          retryDelays: [],
+          metadata: { filename: 'interrupted.bin' },
+          onChunkComplete: () => {
+            void u.abort().then(() => resolve(u.url!));
+          },
+          onError: reject,
+        });
+        u.start();
+      });
+    }
+    const row = await sessionRow(uploadIdOf(url!));
+    t.is(Number(row.upload_offset), 6 * MiB, 'the database has what the store has');
+    const done = await upload(stack, userId, data, { uploadUrl: url, chunkSize: 2 * MiB });
+    t.truthy(done.fileId);
+    t.is(sha256(await stack.readObject(row.storage_key)), sha256(data));
+    t.is((await metricValue(stack, 'govault_uploads_resumed_total')) - before, 3, 'three resumes (the HEADs after each interruption)');
+  });
+
+  test.serial(`${mode}: protocol errors carry Tus-Resumable and the right status`, async (t) => {
+    const stack = stackFor();
+    const user = asUser(randomUUID());
+    const tusUser = { ...user, 'Tus-Resumable': '1.0.0' };
+    const wrongVersion = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...user, 'Tus-Resumable': '0.2.2', 'Upload-Length': '1' } });
+    t.is(wrongVersion.status, 412);
+    t.is(wrongVersion.headers.get('tus-version'), '1.0.0');
+    t.is(wrongVersion.headers.get('tus-resumable'), '1.0.0');
+    const huge = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': '99999999999999999999999' } });
+    t.true([400, 413].includes(huge.status), `absurd length: ${huge.status}`);
+    const metadata = `filename ${Buffer.from('x'.repeat(5000)).toString('base64')}`;
+    const oversize = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': '1', 'Upload-Metadata': metadata } });
+    t.is(oversize.status, 413, 'oversize metadata');
+
+    const create = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': '4' } });
+    const location = create.headers.get('location')!;
+    const patch = (headers: Record<string, string>, body = 'ab') =>
+      fetch(location, { method: 'PATCH', headers: { ...tusUser, 'Content-Type': 'application/offset+octet-stream', ...headers }, body });
+    t.is((await patch({ 'Upload-Offset': '0' })).status, 204);
+    const pastEnd = await patch({ 'Upload-Offset': '9' });
+    t.is(pastEnd.status, 409, 'an offset that is not the current one');
+    t.is(pastEnd.headers.get('upload-offset'), '2', 'the 409 says where the upload is');
+    t.is((await patch({ 'Upload-Offset': '2' }, 'abcdef')).status, 413, 'a body past the declared length');
+    t.is((await patch({ 'Upload-Offset': '2', 'Content-Type': 'text/plain' })).status, 400, 'wrong content type');
+    t.is((await patch({ 'Upload-Offset': '-1' })).status, 400, 'negative offset');
+    const head = await fetch(location, { method: 'HEAD', headers: tusUser });
+    t.is(head.headers.get('upload-offset'), '2', 'none of the bad requests moved the offset');
+  });
+
+  test.serial(`${mode}: expired incomplete uploads are swept: storage, parts and access go`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const data = randomBytes(12 * MiB);
+    const url = await new Promise<string>((resolve, reject) => {
+      const u = new tus.Upload(data, {
+        endpoint: stack.uploadUrl,
+        headers: asUser(userId),
+        chunkSize: 6 * MiB,
+        retryDelays: [],
+        onChunkComplete: () => void u.abort().then(() => resolve(u.url!)),
+        onError: reject,
+      });
+      u.start();
+    });
+    const id = uploadIdOf(url);
+    if (stack.s3) t.true(await multipartInFlight(stack, id), 'the multipart upload exists before the sweep');
+    // Expiry counts from creation; make this upload old instead of waiting a day.
+    await uploadSql.query("UPDATE upload.upload_sessions SET created_at = now() - interval '2 days' WHERE id = $1", [id]);
+    await stack.upload.janitor.run('tus-expiry');
+    t.is((await sessionRow(id)).state, 'expired');
+    const head = await fetch(url, { method: 'HEAD', headers: { ...asUser(userId), 'Tus-Resumable': '1.0.0' } });
+    t.is(head.status, 410);
+    const { rows } = await uploadSql.query('SELECT count(*)::int AS n FROM upload.upload_parts WHERE upload_id = $1', [id]);
+    t.is(rows[0].n, 0, 'no part rows left');
+    if (stack.s3) t.false(await multipartInFlight(stack, id), 'the multipart upload was aborted');
+    else t.false(existsSync(join(stack.storageDir!, id)), 'the partial file was removed');
+  });
 }
 
 test.serial('an upload that finishes while the files service is down is registered by the next HEAD', async (t) => {
@@ -259,4 +429,48 @@ test.serial('an upload that finishes while the files service is down is register
   t.truthy(fileId);
   t.like(await fileRow(fileId!), { owner_id: userId, name: 'report.pdf' });
   t.is((revived.address() as AddressInfo).port, stack.filesPort);
+});
+
+if (realS3) {
+  test.serial('s3: the parts recorded in the database compose the stored object (its multipart ETag)', async (t) => {
+    const stack = stacks.find((s) => s.mode === 's3')!;
+    const data = randomBytes(20 * MiB + 5);
+    const done = await upload(stack, randomUUID(), data, { chunkSize: 7 * MiB });
+    const id = uploadIdOf(done.url);
+    const { rows } = await uploadSql.query<{ part_number: number; size: string; etag: string }>(
+      'SELECT part_number, size, etag FROM upload.upload_parts WHERE upload_id = $1 ORDER BY part_number',
+      [id],
+    );
+    t.deepEqual(rows.map((r) => r.part_number), rows.map((_, i) => i + 1), 'parts numbered 1..n without gaps');
+    t.is(rows.reduce((sum, r) => sum + Number(r.size), 0), data.length, 'part sizes add up to the file');
+    const head = await stack.s3!.send(new HeadObjectCommand({ Bucket: realS3!.bucket, Key: id }));
+    t.is(head.ETag!.replaceAll('"', ''), multipartEtag(rows.map((r) => r.etag)), 'the object is exactly these parts');
+  });
+}
+
+test.serial('uploads that finish while the files service is down are registered by the outbox worker, each once', async (t) => {
+  const stack = stacks.find((s) => s.mode === 'disk')!;
+  const userId = randomUUID();
+  await stack.files.close();
+  stack.files.server.closeAllConnections();
+  const finished = await Promise.all([1, 2, 3].map(() => upload(stack, userId, randomBytes(2000))));
+  t.deepEqual(finished.map((f) => f.fileId), [undefined, undefined, undefined], 'no file ids while files is away');
+  const ids = finished.map((f) => uploadIdOf(f.url));
+  const { rows: queued } = await uploadSql.query('SELECT count(*)::int AS n FROM upload.registration_outbox WHERE upload_id = ANY($1)', [ids]);
+  t.is(queued[0].n, 3, 'all three wait in the outbox');
+
+  const revived = createServer(stack.filesApp.callback());
+  await new Promise<void>((resolve) => revived.listen(stack.filesPort, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => revived.close(() => resolve())));
+  // No client request: the worker alone retries, behind the circuit breaker (open for 5 s).
+  const registered = async () => {
+    const { rows } = await filesSql.query('SELECT upload_id, count(*)::int AS n FROM files.files WHERE upload_id = ANY($1) GROUP BY upload_id', [ids]);
+    return rows as Array<{ upload_id: string; n: number }>;
+  };
+  t.true(await eventually(async () => (await registered()).length === 3, 30_000), 'every file registered after files returns');
+  await stack.upload.janitor.run('registration-outbox');
+  t.deepEqual((await registered()).map((r) => r.n), [1, 1, 1], 'each exactly once');
+  const { rows: left } = await uploadSql.query('SELECT count(*)::int AS n FROM upload.registration_outbox WHERE upload_id = ANY($1)', [ids]);
+  t.is(left[0].n, 0, 'the outbox is empty again');
+  for (const id of ids) t.truthy((await sessionRow(id)).file_id);
 });

@@ -13,6 +13,7 @@ const PUBLIC_ROUTES: Array<{ method: string; path: RegExp }> = [
   { method: 'GET', path: /^\/api\/auth\/jwks\.json$/ },
   { method: 'GET', path: /^\/api\/public\// },
   { method: 'HEAD', path: /^\/api\/public\// },
+  { method: 'PUT', path: /^\/api\/uploads\/parts\/[0-9a-f]{32}\/\d{1,5}$/ }, // embedded part URLs: their signature authenticates them
 ];
 
 /** Routes that need no access token. OPTIONS is always public: preflights carry no credentials. */

@@ -1,12 +1,12 @@
 import { BigIntType, EntitySchema } from '@mikro-orm/postgresql';
 
-export type UploadState = 'created' | 'uploading' | 'completed' | 'terminated';
+export type UploadState = 'created' | 'uploading' | 'completed' | 'terminated' | 'expired' | 'aborted';
 
 /** One upload as the operator sees it: who, what, how far, where it is stored. */
 export interface UploadSession {
   id: string;
   ownerId: string;
-  protocol: 'tus';
+  protocol: 'tus' | 'multipart';
   filename: string;
   contentType: string;
   size: number | null;

@@ -13,6 +13,16 @@ export interface UploadSessionRepository {
   markCompleted(id: string, size: number): Promise<void>;
   attachFile(id: string, fileId: string): Promise<void>;
   markTerminated(id: string): Promise<void>;
+  /**
+   * Counts a resume: a HEAD (`afterGapSeconds` 0) or PATCH on an incomplete upload that
+   * already holds bytes, with no request since the last progress counted yet. True if counted.
+   */
+  noteResume(id: string, afterGapSeconds: number): Promise<boolean>;
+  /** Incomplete uploads created before `createdBefore`, oldest first. */
+  findExpired(createdBefore: Date, limit: number): Promise<UploadSession[]>;
+  /** Marks an incomplete upload expired; false if it completed or ended meanwhile. */
+  markExpired(id: string): Promise<boolean>;
+  countInFlight(): Promise<number>;
 }
 
 export class MikroUploadSessionRepository implements UploadSessionRepository {
@@ -62,5 +72,35 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
 
   async markTerminated(id: string): Promise<void> {
     await this.orm.em.fork().nativeUpdate(UploadSessionSchema, { id }, { state: 'terminated', updatedAt: new Date() });
+  }
+
+  async noteResume(id: string, afterGapSeconds: number): Promise<boolean> {
+    const table = `"${this.orm.config.get('schema')}".upload_sessions`;
+    const result = await this.orm.em.getConnection().execute<{ affectedRows: number }>(
+      `UPDATE ${table} SET resume_count = resume_count + 1, last_resumed_at = now()
+       WHERE id = ? AND state IN ('created', 'uploading') AND upload_offset > 0
+         AND (last_resumed_at IS NULL OR last_resumed_at < updated_at)
+         AND updated_at <= now() - make_interval(secs => ?)`,
+      [id, afterGapSeconds],
+      'run',
+    );
+    return result.affectedRows > 0;
+  }
+
+  findExpired(createdBefore: Date, limit: number): Promise<UploadSession[]> {
+    return this.orm.em
+      .fork()
+      .find(UploadSessionSchema, { protocol: 'tus', state: { $in: ['created', 'uploading'] }, createdAt: { $lt: createdBefore } }, { orderBy: { createdAt: 'asc' }, limit });
+  }
+
+  async markExpired(id: string): Promise<boolean> {
+    const changed = await this.orm.em
+      .fork()
+      .nativeUpdate(UploadSessionSchema, { id, state: { $in: ['created', 'uploading'] } }, { state: 'expired', updatedAt: new Date() });
+    return changed > 0;
+  }
+
+  countInFlight(): Promise<number> {
+    return this.orm.em.fork().count(UploadSessionSchema, { state: { $in: ['created', 'uploading'] } });
   }
 }

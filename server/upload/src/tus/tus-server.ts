@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { FileStore } from '@tus/file-store';
-import { S3Store } from '@tus/s3-store';
-import { EVENTS, Server, type DataStore, type ServerOptions } from '@tus/server';
-import type { Logger, S3Settings } from '@govault/lib';
+import { ERRORS, EVENTS, Server, type DataStore, type Locker, type ServerOptions } from '@tus/server';
+import type { Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
+import { uploadLocked } from './pg-locker.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 
 export const TUS_PATH = '/api/uploads/tus';
+export const FILE_ID_HEADER = 'GoVault-File-Id';
+/** A PATCH after this long without progress counts as a resume (a HEAD always does). */
+const RESUME_GAP_SECONDS = 10;
+
 /**
  * The user each request was authenticated as, set by the Koa layer from the verified
  * internal token. Kept beside the request rather than in a header, so that nothing a
@@ -15,52 +17,29 @@ export const TUS_PATH = '/api/uploads/tus';
  */
 const verifiedUsers = new WeakMap<object, string>();
 
-export function vouchForUser(req: IncomingMessage, userId: string | undefined): void {
+export function vouchForUser(req: object, userId: string | undefined): void {
   if (userId) verifiedUsers.set(req, userId);
 }
 
 type TusRequest = Parameters<NonNullable<ServerOptions['onIncomingRequest']>>[0];
 
 function verifiedUser(req: TusRequest): string | undefined {
-  const node = req.runtime?.node?.req;
-  return node ? verifiedUsers.get(node) : undefined;
-}
-export const FILE_ID_HEADER = 'GoVault-File-Id';
-
-const MiB = 1024 ** 2;
-
-export function createDataStore(
-  options: { s3?: S3Settings; storageDir: string; expirySeconds: number },
-): DataStore {
-  const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
-  if (!options.s3) return new FileStore({ directory: options.storageDir, expirationPeriodInMilliseconds });
-  const s3 = options.s3;
-  return new S3Store({
-    partSize: 8 * MiB,
-    expirationPeriodInMilliseconds,
-    s3ClientConfig: {
-      bucket: s3.bucket,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: s3.forcePathStyle,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    },
-  });
+  return verifiedUsers.get(req);
 }
 
 type TusError = { status_code: number; body: string };
 const uploadNotFound: TusError = { status_code: 404, body: 'Upload not found\n' };
+const uploadGone: TusError = { status_code: 410, body: 'Upload was terminated or has expired\n' };
 const unavailable: TusError = { status_code: 503, body: 'Upload service is temporarily unavailable\n' };
 
 /**
  * The tus endpoint. Its hooks are the seam to the rest of GoVault: a new upload becomes a
  * session owned by the caller, only the owner may touch it, and the request that
- * completes it registers the file and answers with its id.
+ * completes it registers the file (through the outbox) and answers with its id.
  */
 export function createTusServer(deps: {
   datastore: DataStore;
+  locker: Locker;
   uploads: UploadService;
   maxSize: number;
   logger: Logger;
@@ -72,6 +51,7 @@ export function createTusServer(deps: {
   const server = new Server({
     path: TUS_PATH,
     datastore: deps.datastore,
+    locker: deps.locker,
     maxSize: deps.maxSize,
     respectForwardedHeaders: true,
     // The gateway answers CORS for the whole API; tus must not add a second set.
@@ -84,6 +64,12 @@ export function createTusServer(deps: {
         throw unavailable;
       });
       if (!session) throw uploadNotFound;
+      // "the Server SHOULD respond with 404 Not Found or 410 Gone" for terminated and expired uploads.
+      if (session.state === 'terminated' || session.state === 'expired') throw uploadGone;
+      if ((req.method === 'HEAD' || req.method === 'PATCH') && session.state !== 'completed' && session.offset > 0) {
+        const resumed = await uploads.noteResume(uploadId, req.method === 'HEAD' ? 0 : RESUME_GAP_SECONDS).catch(() => false);
+        if (resumed) metrics.resumed.inc();
+      }
     },
     async onUploadCreate(req, upload) {
       const owner = verifiedUser(req);
@@ -96,11 +82,17 @@ export function createTusServer(deps: {
       return {};
     },
     async onUploadFinish(req, upload) {
-      const fileId = await uploads.finish(upload.id, upload.offset, requestId(req));
+      const { session, fileId } = await uploads.finish(upload.id, upload.offset, requestId(req)).catch((err) => {
+        // The bytes are safe in storage; the next HEAD (or the client's retry) finishes the bookkeeping.
+        logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
+        throw unavailable;
+      });
       metrics.completed.inc();
+      if (session) metrics.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
       return fileId ? { headers: { [FILE_ID_HEADER]: fileId } } : {};
     },
     onResponseError(_req, err) {
+      if (err === ERRORS.ERR_LOCK_TIMEOUT) return uploadLocked;
       if ('status_code' in err) return undefined;
       logger.error({ err }, 'tus request failed');
       return { status_code: 500, body: 'Internal error\n' };

@@ -1,43 +1,184 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import type { Server } from '@tus/server';
-import { notFound } from '@govault/lib';
+import { notFound, type Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
+import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 import { FILE_ID_HEADER, TUS_PATH, vouchForUser } from './tus-server.ts';
 
 const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
+const TUS_VERSION = '1.0.0';
+/** What this server really does; `OPTIONS` advertises exactly this. */
+export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum'];
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 
-/** Hands /api/uploads/tus[/:id] to the tus server, with the caller's verified identity. */
-export function tusRoutes(tus: Server, uploads: UploadService, metrics: UploadMetrics) {
+export interface TusRouteDeps {
+  tus: Server;
+  uploads: UploadService;
+  metrics: UploadMetrics;
+  maxSize: number;
+  maxMetadataBytes: number;
+  /** Where PATCH bodies with an Upload-Checksum wait while they are verified. */
+  spoolDir: string;
+  logger: Logger;
+}
+
+interface TusAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+}
+
+/**
+ * Hands /api/uploads/tus[/:id] to the tus server, with the caller's verified identity,
+ * and adds what @tus/server lacks: the checksum extension, the 412 with Tus-Version, the
+ * current offset on a 409, a metadata size limit, and the bookkeeping of each answer.
+ */
+export function tusRoutes(deps: TusRouteDeps) {
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== TUS_PATH && !ctx.path.startsWith(`${TUS_PATH}/`)) return next();
     if (!TUS_METHODS.has(ctx.method)) throw notFound('route');
     ctx.state.routeName = ctx.path === TUS_PATH ? TUS_PATH : `${TUS_PATH}/:id`;
-    vouchForUser(ctx.req, ctx.state.userId);
-    if (ctx.method === 'HEAD') await announceFinishedFile(ctx, uploads);
-    if (ctx.method === 'PATCH' || ctx.method === 'POST') countBytes(ctx, metrics);
+    const answer = await answerTus(ctx, deps);
     ctx.respond = false;
-    await tus.handle(ctx.req, ctx.res);
+    ctx.res.writeHead(answer.status, { 'tus-resumable': TUS_VERSION, ...answer.headers });
+    ctx.res.end(ctx.method === 'HEAD' ? undefined : answer.body);
+  };
+}
+
+async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
+  if (ctx.method === 'OPTIONS') return options(deps.maxSize);
+  // "If the version specified by the Client is not supported by the Server, it MUST respond
+  // with the 412 Precondition Failed status and MUST include the Tus-Version header."
+  if (ctx.get('tus-resumable') !== TUS_VERSION) {
+    return text(412, 'Unsupported or missing Tus-Resumable; this server speaks 1.0.0', { 'tus-version': TUS_VERSION });
+  }
+  if (Buffer.byteLength(ctx.get('upload-metadata')) > deps.maxMetadataBytes) {
+    return text(413, `Upload-Metadata is larger than ${deps.maxMetadataBytes} bytes`);
+  }
+  const carriesBody = ctx.method === 'PATCH' || (ctx.method === 'POST' && ctx.get('content-type') === 'application/offset+octet-stream');
+  let spooled: SpooledBody | undefined;
+  if (carriesBody && ctx.get('upload-checksum')) {
+    const checked = await verifyChecksum(ctx, deps);
+    if ('status' in checked) return checked;
+    spooled = checked;
+  }
+  try {
+    const request = toWebRequest(ctx, carriesBody ? (spooled ? createReadStream(spooled.path) : ctx.req) : undefined);
+    vouchForUser(request, ctx.state.userId);
+    const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
+    const response = await deps.tus.handleWeb(request);
+    const answer: TusAnswer = {
+      status: response.status,
+      headers: Object.fromEntries(response.headers),
+      body: new Uint8Array(await response.arrayBuffer()),
+    };
+    await afterAnswer(ctx, deps, answer, carriesBody ? from : undefined);
+    return answer;
+  } finally {
+    await spooled?.discard();
+  }
+}
+
+function options(maxSize: number): TusAnswer {
+  return {
+    status: 204,
+    headers: {
+      'tus-version': TUS_VERSION,
+      'tus-extension': TUS_EXTENSIONS.join(','),
+      'tus-max-size': String(maxSize),
+      'tus-checksum-algorithm': CHECKSUM_ALGORITHMS.join(','),
+    },
   };
 }
 
 /**
- * Uppy "resumes" a finished file with a HEAD alone, so a HEAD on a finished upload names
- * its file too (and registers it, if the files service was away when it finished).
+ * The checksum extension: the body is spooled and hashed before tus sees any of it.
+ * "The Server MUST ... respond with the 460 Checksum Mismatch status if the checksums
+ * mismatch", and the offset does not move because nothing was written.
  */
-async function announceFinishedFile(ctx: Context, uploads: UploadService): Promise<void> {
-  const uploadId = decodeURIComponent(ctx.path.slice(TUS_PATH.length + 1));
-  const session = await uploads.ownedBy(uploadId, ctx.state.userId).catch(() => undefined);
-  if (session?.state !== 'completed') return;
-  const fileId = await uploads.ensureRegistered(session, ctx.state.requestId);
-  if (fileId) ctx.res.setHeader(FILE_ID_HEADER, fileId);
+async function verifyChecksum(ctx: Context, deps: TusRouteDeps): Promise<SpooledBody | TusAnswer> {
+  const expected = parseChecksumHeader(ctx.get('upload-checksum'));
+  if (!expected) return text(400, `Upload-Checksum must be "<algorithm> <base64 digest>" with one of ${CHECKSUM_ALGORITHMS.join(', ')}`);
+  if (ctx.method === 'PATCH') {
+    // Only the owner's bodies are worth spooling; tus checks everything else again.
+    const id = uploadIdOf(ctx);
+    const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId) : undefined;
+    if (!session) return text(404, 'Upload not found');
+  }
+  try {
+    const spooled = await spoolAndHash(ctx.req, expected, deps.spoolDir, deps.maxSize);
+    if (spooled.matches) return spooled;
+    await spooled.discard();
+    deps.metrics.failed.inc({ reason: 'checksum' });
+    return text(460, 'Checksum mismatch: the body was discarded and the offset is unchanged');
+  } catch (err) {
+    if (err instanceof BodyTooLarge) return text(413, 'Request body is larger than the maximum upload size');
+    deps.metrics.failed.inc({ reason: 'aborted' });
+    deps.logger.info({ err }, 'checksummed body not received');
+    return text(400, 'Request body could not be read');
+  }
 }
 
-/** Bytes accepted = how far the answer's Upload-Offset moved past the request's. */
-function countBytes(ctx: Context, metrics: UploadMetrics): void {
-  const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
-  ctx.res.once('finish', () => {
-    const to = Number(ctx.res.getHeader('upload-offset'));
-    if (Number.isFinite(from) && Number.isFinite(to) && to > from) metrics.bytesReceived.inc(to - from);
-  });
+/** Metrics, progress and file ids, once tus has answered. */
+async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, from: number | undefined): Promise<void> {
+  const id = uploadIdOf(ctx) ?? locationId(answer.headers.location);
+  const offset = answer.headers['upload-offset'] === undefined ? undefined : Number(answer.headers['upload-offset']);
+  if (from !== undefined) {
+    if (offset !== undefined && offset > from) deps.metrics.bytesReceived.inc(offset - from);
+    if (answer.status >= 460 || answer.status === 423) deps.metrics.failed.inc({ reason: answer.status === 423 ? 'locked' : 'server' });
+  }
+  if (ctx.method === 'PATCH' && answer.status === 409 && id) {
+    // Tell the client where the upload really is, so it can continue from there.
+    const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+    const current = await deps.tus.datastore.getUpload(id).catch(() => undefined);
+    if (session && current) answer.headers['upload-offset'] = String(current.offset);
+    return;
+  }
+  if (!id || answer.status >= 300 || offset === undefined) return;
+  const length = answer.headers['upload-length'];
+  if (ctx.method === 'HEAD' && length !== undefined && Number(length) === offset) {
+    // Uppy "resumes" a finished file with a HEAD alone, so a HEAD on a finished upload names
+    // its file too (and registers it, if the files service was away when it finished).
+    const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+    const fileId = session?.state === 'completed' ? await deps.uploads.ensureRegistered(session, ctx.state.requestId) : undefined;
+    if (fileId) answer.headers[FILE_ID_HEADER.toLowerCase()] = fileId;
+    return;
+  }
+  // Keep the operator's view in step with the store after every answer that states an offset.
+  await deps.uploads.recordProgress(id, offset).catch((err) => deps.logger.warn({ err, uploadId: id }, 'progress not recorded'));
+}
+
+function toWebRequest(ctx: Context, body: Readable | undefined): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(ctx.req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const url = `http://${ctx.get('host') || '127.0.0.1'}${ctx.originalUrl}`;
+  return new Request(url, {
+    method: ctx.method,
+    headers,
+    body: body ? (Readable.toWeb(body) as ReadableStream) : undefined,
+    duplex: 'half',
+  } as RequestInit);
+}
+
+function uploadIdOf(ctx: Context): string | undefined {
+  if (!ctx.path.startsWith(`${TUS_PATH}/`)) return undefined;
+  try {
+    return decodeURIComponent(ctx.path.slice(TUS_PATH.length + 1));
+  } catch {
+    return undefined;
+  }
+}
+
+function locationId(location: string | undefined): string | undefined {
+  return location?.split('/').pop();
+}
+
+function text(status: number, message: string, headers: Record<string, string> = {}): TusAnswer {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body: `${message}\n` };
 }

@@ -1,0 +1,83 @@
+import type { Sql } from '../storage/sql.ts';
+
+/**
+ * Finished uploads that still need their file registered. A row is written in the same
+ * statement that marks the upload complete, and deleted once the files service has
+ * answered; until then the retry worker keeps trying. Registration is idempotent on the
+ * upload id, so a retry after a lost answer never makes a second file.
+ */
+export interface RegistrationOutbox {
+  /** Marks a session complete and queues its registration, atomically. */
+  completeAndEnqueue(uploadId: string, size: number): Promise<void>;
+  /** Queues a completed session (idempotent). */
+  enqueue(uploadId: string): Promise<void>;
+  /** Takes up to `limit` due entries for `leaseSeconds`, so that other instances skip them meanwhile. */
+  claimDue(limit: number, leaseSeconds: number): Promise<Array<{ uploadId: string; attempts: number }>>;
+  delivered(uploadId: string): Promise<void>;
+  /** Schedules the next attempt with exponential backoff (1 s, 2 s, 4 s ... up to `maxBackoffMs`, with jitter). */
+  retryLater(uploadId: string, maxBackoffMs: number, error: string): Promise<number>;
+  backlog(): Promise<number>;
+}
+
+export class SqlRegistrationOutbox implements RegistrationOutbox {
+  private readonly outbox: string;
+  private readonly sessions: string;
+
+  constructor(private readonly sql: Sql) {
+    this.outbox = sql.table('registration_outbox');
+    this.sessions = sql.table('upload_sessions');
+  }
+
+  async completeAndEnqueue(uploadId: string, size: number): Promise<void> {
+    await this.sql.run(
+      `WITH done AS (
+         UPDATE ${this.sessions} SET state = 'completed', size = ?, upload_offset = ?, updated_at = now(), completed_at = coalesce(completed_at, now())
+         WHERE id = ? RETURNING id, file_id
+       )
+       INSERT INTO ${this.outbox} (upload_id) SELECT id FROM done WHERE file_id IS NULL
+       ON CONFLICT (upload_id) DO NOTHING`,
+      [size, size, uploadId],
+    );
+  }
+
+  async enqueue(uploadId: string): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO ${this.outbox} (upload_id)
+       SELECT id FROM ${this.sessions} WHERE id = ? AND state = 'completed' AND file_id IS NULL
+       ON CONFLICT (upload_id) DO NOTHING`,
+      [uploadId],
+    );
+  }
+
+  async claimDue(limit: number, leaseSeconds: number): Promise<Array<{ uploadId: string; attempts: number }>> {
+    const rows = await this.sql.all<{ upload_id: string; attempts: number }>(
+      `UPDATE ${this.outbox} SET next_attempt_at = now() + make_interval(secs => ?)
+       WHERE upload_id IN (
+         SELECT upload_id FROM ${this.outbox} WHERE next_attempt_at <= now()
+         ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED
+       )
+       RETURNING upload_id, attempts`,
+      [leaseSeconds, limit],
+    );
+    return rows.map((r) => ({ uploadId: r.upload_id, attempts: r.attempts }));
+  }
+
+  async delivered(uploadId: string): Promise<void> {
+    await this.sql.run(`DELETE FROM ${this.outbox} WHERE upload_id = ?`, [uploadId]);
+  }
+
+  async retryLater(uploadId: string, maxBackoffMs: number, error: string): Promise<number> {
+    const rows = await this.sql.all<{ attempts: number }>(
+      `UPDATE ${this.outbox} SET attempts = attempts + 1, last_error = ?,
+         next_attempt_at = now() + make_interval(secs => least(?::float8, power(2, least(attempts, 30))::float8) * (0.8 + random() * 0.4))
+       WHERE upload_id = ? RETURNING attempts`,
+      [error.slice(0, 500), maxBackoffMs / 1000, uploadId],
+    );
+    return rows[0]?.attempts ?? 0;
+  }
+
+  async backlog(): Promise<number> {
+    const rows = await this.sql.all<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.outbox}`);
+    return rows[0]?.n ?? 0;
+  }
+}

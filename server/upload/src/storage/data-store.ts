@@ -1,0 +1,103 @@
+import { ReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { FileStore } from '@tus/file-store';
+import { S3Store } from '@tus/s3-store';
+import type { DataStore, KvStore } from '@tus/server';
+import type { Logger, S3Settings } from '@govault/lib';
+import type { UploadPartRepository } from '../session/upload-part.repository.ts';
+
+const MiB = 1024 ** 2;
+const MAX_PARTS = 10_000;
+
+/** At least 8 MiB, and large enough that the maximum upload fits in S3's 10,000 parts. */
+export function partSizeFor(maxUploadSize: number): number {
+  return Math.max(8 * MiB, Math.ceil(maxUploadSize / MAX_PARTS / MiB) * MiB);
+}
+
+type S3StoreOptions = ConstructorParameters<typeof S3Store>[0];
+
+/**
+ * @tus/s3-store that keeps the upload database in step with S3: every part it uploads is
+ * recorded with its number, size and ETag, and every ListParts it makes (on each HEAD and
+ * PATCH, and before completing) corrects the record, so that after a crash between an
+ * UploadPart and its row the next request repairs the row.
+ */
+export class RecordingS3Store extends S3Store {
+  constructor(
+    options: S3StoreOptions,
+    private readonly parts: UploadPartRepository,
+    private readonly logger: Logger,
+  ) {
+    super(options);
+  }
+
+  protected override async uploadPart(metadata: never, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
+    const size = Buffer.isBuffer(readStream) ? readStream.length : readStream instanceof ReadStream ? (await stat(readStream.path)).size : undefined;
+    const etag = await super.uploadPart(metadata, readStream, partNumber);
+    const uploadId = (metadata as { file: { id: string } }).file.id;
+    if (size !== undefined) await this.record(uploadId, [{ partNumber, size, etag }]);
+    return etag;
+  }
+
+  protected override async retrieveParts(id: string, partNumberMarker?: string) {
+    const parts = await super.retrieveParts(id, partNumberMarker);
+    if (partNumberMarker === undefined) {
+      await this.record(
+        id,
+        parts.map((p) => ({ partNumber: p.PartNumber!, size: p.Size ?? 0, etag: p.ETag ?? '' })),
+      );
+    }
+    return parts;
+  }
+
+  // The stock store updates its cache in place, which only works for an in-memory cache.
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    await super.declareUploadLength(id, length);
+    await this.clearCache(id);
+  }
+
+  // The stock remove leaves the incomplete-part object (`<id>.part`) behind.
+  override async remove(id: string): Promise<void> {
+    await super.remove(id);
+    await this.client.deleteObject({ Bucket: this.bucket, Key: this.partKey(id, true) }).catch(() => undefined);
+  }
+
+  private async record(uploadId: string, parts: { partNumber: number; size: number; etag: string }[]): Promise<void> {
+    // The record follows S3, never the other way: a failed write here is repaired by the next ListParts.
+    await this.parts.record(uploadId, parts).catch((err) => this.logger.warn({ err, uploadId }, 'parts not recorded'));
+  }
+}
+
+export function createDataStore(options: {
+  s3?: S3Settings;
+  storageDir: string;
+  expirySeconds: number;
+  maxUploadSize: number;
+  parts: UploadPartRepository;
+  cache: KvStore<unknown>;
+  logger: Logger;
+}): DataStore {
+  const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
+  if (!options.s3) return new FileStore({ directory: options.storageDir, expirationPeriodInMilliseconds });
+  const s3 = options.s3;
+  return new RecordingS3Store(
+    {
+      partSize: partSizeFor(options.maxUploadSize),
+      maxMultipartParts: MAX_PARTS,
+      expirationPeriodInMilliseconds,
+      cache: options.cache as S3StoreOptions['cache'],
+      s3ClientConfig: {
+        bucket: s3.bucket,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      },
+    },
+    options.parts,
+    options.logger,
+  );
+}
