@@ -1,12 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import {
+  breakerStateGauge,
   createMetrics,
   createS3Client,
   createServiceApp,
+  InternalTokenIssuer,
   InternalTokenVerifier,
   migrate,
   openOrm,
   pingDatabase,
+  ServiceClient,
   type DatabaseSettings,
   type Logger,
 } from '@govault/lib';
@@ -17,33 +20,77 @@ import { MikroOrmFileRepository } from './file/file.repository.ts';
 import { fileRoutes } from './file/file.routes.ts';
 import { FileService } from './file/file.service.ts';
 import { internalRoutes } from './file/internal.routes.ts';
+import { publicRoutes } from './public/public.routes.ts';
+import { MikroOrmShareRepository } from './share/share.repository.ts';
+import { shareRoutes } from './share/share.routes.ts';
+import { ShareService } from './share/share.service.ts';
+import { MikroOrmShortcutRepository } from './shortcut/shortcut.repository.ts';
+import { shortcutRoutes } from './shortcut/shortcut.routes.ts';
+import { ShortcutService } from './shortcut/shortcut.service.ts';
 import { DiskObjectStorage } from './storage/disk-object-storage.ts';
 import type { ObjectStorage } from './storage/object-storage.ts';
 import { S3ObjectStorage } from './storage/s3-object-storage.ts';
+import { Housekeeping } from './trash/housekeeping.ts';
+import { MikroOrmObjectDeletionRepository } from './trash/object-deletion.repository.ts';
+import { ObjectReaper } from './trash/object-reaper.ts';
+import { AuthUserDirectory } from './users/user-directory.ts';
 
 const migrationsDir = fileURLToPath(new URL('../../../migrations/files', import.meta.url));
 
+export interface FilesApp {
+  app: Koa;
+  /** Purge of the trash and retries of object deletions; runs on its own every HOUSEKEEPING_INTERVAL_SECONDS. */
+  housekeeping: Housekeeping;
+  close(): Promise<void>;
+}
+
 /** The composition root: the only place that constructs services, repositories and stores. */
-export async function buildFilesApp(config: FilesConfig, logger: Logger): Promise<{ app: Koa; close(): Promise<void> }> {
+export async function buildFilesApp(config: FilesConfig, logger: Logger): Promise<FilesApp> {
   const database: DatabaseSettings = { url: config.databaseUrl, schema: 'files', migrationsDir };
   await migrate(database, logger);
   const orm = await openOrm(database, [FileEntity]);
   const storage = createStorage(config);
+  const metrics = createMetrics('files');
 
-  const files = new FileService(new MikroOrmFileRepository(orm), storage.store);
+  const breakerOpen = breakerStateGauge(metrics.registry);
+  const auth = new ServiceClient('auth', config.authUrl, InternalTokenIssuer.fromKeyDir(config.keyDir, 'files'), {
+    onBreakerChange: (open) => breakerOpen.set({ upstream: 'auth' }, open ? 1 : 0),
+  });
+  const fileRepository = new MikroOrmFileRepository(orm);
+  const reaper = new ObjectReaper(new MikroOrmObjectDeletionRepository(orm), storage.store, logger);
+  const files = new FileService(fileRepository, storage.store, reaper);
+  const shares = new ShareService(files, new MikroOrmShareRepository(orm), new AuthUserDirectory(auth));
+  const shortcuts = new ShortcutService(files, new MikroOrmShortcutRepository(orm));
+  const housekeeping = new Housekeeping(
+    fileRepository,
+    reaper,
+    { trashRetentionMs: config.trashRetentionSeconds * 1000, intervalMs: config.housekeepingIntervalSeconds * 1000 },
+    logger,
+  );
   const verifier = InternalTokenVerifier.fromKeyDir(config.keyDir, 'files');
 
   const app = createServiceApp({
     logger,
-    metrics: createMetrics('files'),
+    metrics,
     readiness: { database: () => pingDatabase(orm), storage: () => storage.store.check() },
   });
-  app.use(fileRoutes(files, verifier).routes());
-  app.use(internalRoutes(files, verifier).routes());
+  for (const router of [
+    fileRoutes(files, verifier),
+    shareRoutes(shares, verifier),
+    shortcutRoutes(shortcuts, verifier),
+    publicRoutes(files, verifier),
+    internalRoutes(files, verifier),
+  ]) {
+    app.use(router.routes());
+  }
+  housekeeping.start();
 
   return {
     app,
+    housekeeping,
     close: async () => {
+      await housekeeping.stop();
+      auth.destroy();
       storage.close();
       await orm.close();
     },

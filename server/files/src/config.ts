@@ -15,6 +15,9 @@ export const filesConfigSchema = z
       DATA_DIR: z.string().min(1).default('.data'),
       STORAGE_DIR: env.optionalString(),
       DOWNLOAD_URL_TTL_SECONDS: env.seconds(300).pipe(z.number().max(MAX_PRESIGN_SECONDS)),
+      AUTH_URL: env.url().default('http://127.0.0.1:8081'),
+      TRASH_RETENTION_SECONDS: env.seconds(30 * 24 * 3600),
+      HOUSEKEEPING_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
       LOG_LEVEL: env.logLevel(),
     }),
     s3EnvSchema,
@@ -28,6 +31,11 @@ export const filesConfigSchema = z
     storageDir: v.STORAGE_DIR ?? join(v.DATA_DIR, 'objects'),
     s3: s3Settings(v),
     downloadUrlTtlSeconds: v.DOWNLOAD_URL_TTL_SECONDS,
+    /** Share grantees are looked up here (GET /internal/users...). */
+    authUrl: v.AUTH_URL,
+    trashRetentionSeconds: v.TRASH_RETENTION_SECONDS,
+    /** 0 turns the purge/retry loop off. */
+    housekeepingIntervalSeconds: v.HOUSEKEEPING_INTERVAL_SECONDS,
     logLevel: v.LOG_LEVEL,
   }));
 

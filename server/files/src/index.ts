@@ -1,3 +1,4 @@
-export { buildFilesApp } from './app.ts';
+export { buildFilesApp, type FilesApp } from './app.ts';
 export { filesConfigSchema, type FilesConfig } from './config.ts';
-export type { FileView, NewFile } from './file/file.service.ts';
+export { listSql, type FileListQuery } from './file/file.repository.ts';
+export type { FileView, NewFile, ShortcutItem } from './file/file.service.ts';

@@ -1,18 +1,10 @@
+import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import {
-  AppError,
-  parse,
-  parseQuery,
-  requireInternalToken,
-  requireUser,
-  type InternalTokenVerifier,
-} from '@govault/lib';
-import type { Context } from 'koa';
+import { parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
-import { attachmentDisposition } from '../storage/content-disposition.ts';
-import type { ObjectContent } from '../storage/object-storage.ts';
-import type { FileService, FileView } from './file.service.ts';
-import { parseRange } from './range.ts';
+import type { FileService } from './file.service.ts';
+import { fileName } from './names.ts';
+import { sendContent } from './send-content.ts';
 
 const blankToUndefined = (v: unknown) => (v === '' ? undefined : v);
 
@@ -23,7 +15,14 @@ const listQuery = z.object({
   q: z.preprocess(blankToUndefined, z.string().max(255).optional()),
 });
 
-const fileId = z.object({ id: z.uuid() });
+export const fileId = z.object({ id: z.uuid() });
+
+const patchBody = z
+  .strictObject({ name: fileName().optional(), visibility: z.enum(['private', 'public']).optional() })
+  .refine((body) => body.name !== undefined || body.visibility !== undefined, 'name or visibility is required');
+
+/** JSON bodies of the user routes: small, JSON only (a bad body is a 400, a huge one 413). */
+export const jsonBody = () => bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' });
 
 /** The user's file routes; the gateway has authenticated the user and bound them into the token. */
 export function fileRoutes(files: FileService, verifier: InternalTokenVerifier): Router {
@@ -36,41 +35,32 @@ export function fileRoutes(files: FileService, verifier: InternalTokenVerifier):
   });
 
   router.get('/api/files/:id', ...user, async (ctx) => {
+    ctx.body = await files.get(ctx.state.userId, parse(fileId, ctx.params).id);
+  });
+
+  router.patch('/api/files/:id', ...user, jsonBody(), async (ctx) => {
     const { id } = parse(fileId, ctx.params);
-    ctx.body = await files.get(ctx.state.userId, id);
+    ctx.body = await files.update(ctx.state.userId, id, parseBody(ctx, patchBody));
+  });
+
+  router.delete('/api/files/:id', ...user, async (ctx) => {
+    await files.trash(ctx.state.userId, parse(fileId, ctx.params).id);
+    ctx.status = 204;
+  });
+
+  router.post('/api/files/:id/restore', ...user, async (ctx) => {
+    ctx.body = await files.restore(ctx.state.userId, parse(fileId, ctx.params).id);
+  });
+
+  router.delete('/api/files/:id/permanent', ...user, async (ctx) => {
+    await files.deletePermanently(ctx.state.userId, parse(fileId, ctx.params).id);
+    ctx.status = 204;
   });
 
   router.get('/api/files/:id/content', ...user, async (ctx) => {
-    const { id } = parse(fileId, ctx.params);
-    const { file, content } = await files.content(ctx.state.userId, id);
-    if (content.kind === 'redirect') {
-      ctx.set('Cache-Control', 'no-store');
-      ctx.redirect(content.url);
-      return;
-    }
-    sendLocal(ctx, file, content);
+    const { file, content } = await files.content(ctx.state.userId, parse(fileId, ctx.params).id);
+    sendContent(ctx, file, content);
   });
 
   return router;
-}
-
-function sendLocal(ctx: Context, file: FileView, content: Extract<ObjectContent, { kind: 'local' }>): void {
-  const { size } = content;
-  const range = parseRange(ctx.get('range') || undefined, size);
-  if (range === 'unsatisfiable') {
-    throw new AppError('validation_failed', 416, 'Range not satisfiable', undefined, {
-      headers: { 'Content-Range': `bytes */${size}` },
-    });
-  }
-  ctx.set('Content-Type', file.contentType);
-  ctx.set('Content-Disposition', attachmentDisposition(file.name));
-  ctx.set('Accept-Ranges', 'bytes');
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Cache-Control', 'private, no-cache');
-  ctx.body = content.read(range);
-  if (range) {
-    ctx.status = 206;
-    ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-  }
-  ctx.length = range ? range.end - range.start + 1 : size;
 }

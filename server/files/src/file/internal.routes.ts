@@ -4,21 +4,12 @@ import { parseBody, requireInternalToken, type InternalTokenVerifier } from '@go
 import { z } from 'zod';
 import { isSafeStorageKey } from '../storage/object-storage.ts';
 import type { FileService } from './file.service.ts';
-
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-/** The upload service sanitizes names before it registers them; here a bad one is refused. */
-const fileName = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((name) => !CONTROL.test(name), 'must not contain control characters')
-  .refine((name) => !/[/\\]/.test(name), 'must not contain / or \\');
+import { CONTROL, fileName } from './names.ts';
 
 const registration = z.object({
   uploadId: z.string().min(1).max(512).refine((v) => !CONTROL.test(v), 'must not contain control characters'),
   ownerId: z.uuid(),
-  name: fileName,
+  name: fileName(),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   contentType: z
     .string()

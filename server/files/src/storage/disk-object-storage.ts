@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { isSafeStorageKey, type ByteRange, type ObjectContent, type ObjectStorage } from './object-storage.ts';
 
@@ -23,6 +23,16 @@ export class DiskObjectStorage implements ObjectStorage {
       size: stats.size,
       read: (range?: ByteRange) => createReadStream(path, range ? { start: range.start, end: range.end } : {}),
     };
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    // @tus/file-store keeps the upload's metadata in `<id>.json` beside the bytes.
+    for (const file of [path, `${path}.json`]) {
+      await unlink(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
   }
 
   async check(): Promise<void> {

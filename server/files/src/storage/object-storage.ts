@@ -23,6 +23,12 @@ export type ObjectContent =
 export interface ObjectStorage {
   /** Resolves to undefined when there is no object under the key. */
   content(key: string, download: DownloadOptions): Promise<ObjectContent | undefined>;
+  /**
+   * Removes the object and whatever the upload service's tus store keeps beside it
+   * (`<key>.info` in S3, `<key>.json` on disk). An object that is already gone is not an
+   * error, so a retried delete succeeds.
+   */
+  delete(key: string): Promise<void>;
   /** Readiness: throws when the store cannot be reached. */
   check(): Promise<void>;
 }

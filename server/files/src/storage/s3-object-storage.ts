@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { attachmentDisposition } from './content-disposition.ts';
 import type { DownloadOptions, ObjectContent, ObjectStorage } from './object-storage.ts';
@@ -24,6 +24,14 @@ export class S3ObjectStorage implements ObjectStorage {
       ResponseContentType: download.contentType,
     });
     return { kind: 'redirect', url: await getSignedUrl(this.publicClient, command, { expiresIn: this.urlTtlSeconds }) };
+  }
+
+  /** S3 answers DeleteObject on a missing key with 204, so a retry is harmless. */
+  async delete(key: string): Promise<void> {
+    // @tus/s3-store writes the upload's metadata to `<id>.info` beside the object.
+    for (const Key of [key, `${key}.info`]) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+    }
   }
 
   async check(): Promise<void> {

@@ -1,0 +1,167 @@
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { createLogger, migrate } from '@govault/lib';
+import { testDatabase, type TestDatabase } from '@govault/lib/testing';
+import pg from 'pg';
+import { listSql, type FileListQuery } from '../src/index.ts';
+
+/**
+ * Integrity that does not depend on the service: SQL written straight to PostgreSQL, and
+ * the plans of the list queries (EXPLAIN) on 100 and on 100,000 files.
+ */
+let db: TestDatabase;
+let sql: pg.Pool;
+
+test.before(async () => {
+  db = await testDatabase('files');
+  const migrationsDir = fileURLToPath(new URL('../../../migrations/files', import.meta.url));
+  await migrate({ url: db.url, schema: 'files', migrationsDir }, createLogger('files', 'silent'));
+  sql = new pg.Pool({ connectionString: db.url, max: 4 });
+});
+test.after.always(async () => {
+  await sql?.end();
+  await db?.stop();
+});
+
+async function insertFile(ownerId: string, name = 'a.txt'): Promise<string> {
+  const id = randomUUID();
+  await sql.query(
+    `INSERT INTO files.files (id, owner_id, upload_id, name, size, content_type, storage_key, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, 1, 'text/plain', $3, now(), now())`,
+    [id, ownerId, `up-${id}`, name],
+  );
+  return id;
+}
+
+const share = (fileId: string, ownerId: string, userId: string, role = 'viewer') =>
+  sql.query(
+    `INSERT INTO files.shares (file_id, owner_id, user_id, role, email, created_at, updated_at) VALUES ($1, $2, $3, $4, 'x@example.test', now(), now())`,
+    [fileId, ownerId, userId, role],
+  );
+const shortcut = (userId: string, fileId: string) =>
+  sql.query(`INSERT INTO files.shortcuts (id, user_id, file_id, name, created_at) VALUES ($1, $2, $3, 's', now())`, [randomUUID(), userId, fileId]);
+
+/** The failed statement's SQLSTATE and constraint, as PostgreSQL reports them. */
+async function refusal(statement: Promise<unknown>): Promise<{ code?: string; constraint?: string }> {
+  try {
+    await statement;
+  } catch (err) {
+    const { code, constraint } = err as { code?: string; constraint?: string };
+    return { code, constraint };
+  }
+  return {};
+}
+
+test('PostgreSQL refuses a share with the owner, a share whose owner is not the file owner, and a bad role', async (t) => {
+  const owner = randomUUID();
+  const other = randomUUID();
+  const file = await insertFile(owner);
+  t.deepEqual(await refusal(share(file, owner, owner)), { code: '23514', constraint: 'shares_not_owner' });
+  t.deepEqual(await refusal(share(file, other, randomUUID())), { code: '23503', constraint: 'shares_file_owner_fk' });
+  t.deepEqual(await refusal(share(file, owner, other, 'admin')), { code: '23514', constraint: 'shares_role_valid' });
+  await share(file, owner, other, 'editor');
+  t.deepEqual(await refusal(share(file, owner, other, 'viewer')), { code: '23505', constraint: 'shares_pkey' });
+});
+
+test('PostgreSQL refuses a second shortcut to one file, a shortcut to no file, and bad names', async (t) => {
+  const owner = randomUUID();
+  const file = await insertFile(owner);
+  await shortcut(owner, file);
+  t.deepEqual(await refusal(shortcut(owner, file)), { code: '23505', constraint: 'shortcuts_one_per_user_file' });
+  t.deepEqual(await refusal(shortcut(owner, randomUUID())), { code: '23503', constraint: 'shortcuts_file_id_fkey' });
+  for (const name of ['', 'a/b', 'a\\b', 'new\nline', '..', 'x'.repeat(256)]) {
+    t.deepEqual(await refusal(insertFile(owner, name)), { code: '23514', constraint: 'files_name_valid' }, JSON.stringify(name));
+  }
+  t.deepEqual(await refusal(sql.query(`UPDATE files.files SET visibility = 'secret' WHERE id = $1`, [file])), { code: '23514', constraint: 'files_visibility_check' });
+});
+
+test('deleting a file removes its shares and shortcuts with it; the owner of a shared file cannot be rewritten', async (t) => {
+  const owner = randomUUID();
+  const user = randomUUID();
+  const file = await insertFile(owner);
+  await share(file, owner, user);
+  await shortcut(user, file);
+  t.deepEqual(await refusal(sql.query('UPDATE files.files SET owner_id = $2 WHERE id = $1', [file, randomUUID()])), {
+    code: '23503',
+    constraint: 'shares_file_owner_fk',
+  });
+  await sql.query('DELETE FROM files.files WHERE id = $1', [file]);
+  const left = await sql.query('SELECT 1 FROM files.shares WHERE file_id = $1 UNION ALL SELECT 1 FROM files.shortcuts WHERE file_id = $1', [file]);
+  t.is(left.rowCount, 0);
+});
+
+// --- plans -------------------------------------------------------------------------------
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+/** The plan's shape: node types and index names, depth first. */
+function shape(node: PlanNode): string[] {
+  return [`${node['Node Type']}${node['Index Name'] ? ` (${node['Index Name']})` : ''}`, ...(node.Plans ?? []).flatMap(shape)];
+}
+
+async function plan(query: FileListQuery): Promise<string[]> {
+  const { sql: text, params } = listSql(query);
+  let n = 0;
+  const numbered = text.replace(/\?/g, () => `$${++n}`);
+  const { rows } = await sql.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${numbered}`, params);
+  return shape(rows[0]!['QUERY PLAN'][0]!.Plan);
+}
+
+test('each view is an index scan, and view=owned has the same plan for 100,000 files as for 100', async (t) => {
+  const big = randomUUID();
+  const small = randomUUID();
+  const viewer = randomUUID();
+  // One statement per bulk insert: 100,000 files for one user, 100 for another.
+  const bulk = (owner: string, count: number) =>
+    sql.query(
+      `INSERT INTO files.files (id, owner_id, upload_id, name, size, content_type, storage_key, created_at, updated_at)
+       SELECT gen_random_uuid(), $1::uuid, $1::text || '-' || g, 'file ' || g || '.txt', g, 'text/plain', $1::text || '-' || g,
+              now() - g * interval '1 second', now()
+       FROM generate_series(1, $2::int) AS g`,
+      [owner, count],
+    );
+  await bulk(big, 100_000);
+  await bulk(small, 100);
+  await sql.query(
+    `INSERT INTO files.shares (file_id, owner_id, user_id, role, email, created_at, updated_at)
+     SELECT id, owner_id, $2, 'viewer', 'v@example.test', created_at, created_at FROM files.files WHERE owner_id = $1`,
+    [small, viewer],
+  );
+  await sql.query(
+    `INSERT INTO files.shortcuts (id, user_id, file_id, name, created_at)
+     SELECT gen_random_uuid(), $2, id, name, created_at FROM files.files WHERE owner_id = $1`,
+    [small, viewer],
+  );
+  await sql.query(`UPDATE files.files SET deleted_at = now() WHERE owner_id = $1 AND size <= 10`, [small]);
+  await sql.query('ANALYZE files.files; ANALYZE files.shares; ANALYZE files.shortcuts');
+  t.teardown(() => sql.query('DELETE FROM files.files WHERE owner_id = ANY($1)', [[big, small]]).then(() => undefined));
+
+  const page = { limit: 51 } as const;
+  const after = { at: new Date(Date.now() - 50_000_000), id: randomUUID() };
+  const owned100k = await plan({ ...page, view: 'owned', userId: big });
+  const owned100 = await plan({ ...page, view: 'owned', userId: small });
+  t.log('owned, 100,000 files:', owned100k.join(' > '));
+  t.deepEqual(owned100k, ['Limit', 'Index Scan (files_owned_idx)']);
+  t.deepEqual(owned100, owned100k);
+  t.deepEqual(await plan({ ...page, view: 'owned', userId: big, after }), owned100k, 'a later page');
+  t.deepEqual(await plan({ ...page, view: 'owned', userId: big, after, nameContains: 'file 9' }), owned100k, 'with q');
+
+  const trash = await plan({ ...page, view: 'trash', userId: small });
+  t.log('trash:', trash.join(' > '));
+  t.true(trash.includes('Index Scan (files_trash_idx)'), trash.join(' > '));
+
+  const shared = await plan({ ...page, view: 'shared', userId: viewer });
+  t.log('shared:', shared.join(' > '));
+  t.true(shared.includes('Index Scan (shares_user_idx)'), shared.join(' > '));
+  t.false(shared.some((n) => n.startsWith('Seq Scan')), shared.join(' > '));
+
+  const shortcuts = await plan({ ...page, view: 'shortcuts', userId: viewer });
+  t.log('shortcuts:', shortcuts.join(' > '));
+  t.true(shortcuts.includes('Index Scan (shortcuts_user_idx)'), shortcuts.join(' > '));
+  t.false(shortcuts.some((n) => n.startsWith('Seq Scan')), shortcuts.join(' > '));
+});
