@@ -48,3 +48,18 @@ test('unsigned, expired and wrong-issuer tokens are refused', (t) => {
   t.throws(() => filesVerifier.verify(signAsGateway({}, { issuer: 'someone-else' }), ['gateway']));
   t.notThrows(() => filesVerifier.verify(signAsGateway({}), ['gateway']), 'the same token done right passes');
 });
+
+test('tokens are reused per audience and user, never across them', (t) => {
+  const issuer = keys.issuerFor('gateway');
+  const first = issuer.issue('files', { userId: 'u-1' });
+  t.is(issuer.issue('files', { userId: 'u-1' }), first);
+  t.not(issuer.issue('files', { userId: 'u-2' }), first);
+  t.not(issuer.issue('upload', { userId: 'u-1' }), first);
+  t.is(filesVerifier.verify(issuer.issue('files', { userId: 'u-2' }), ['gateway']).userId, 'u-2');
+});
+
+test('a token verified once is still refused on a route that does not allow its caller', (t) => {
+  const token = keys.issuerFor('upload').issue('files');
+  t.is(filesVerifier.verify(token, ['upload']).caller, 'upload');
+  t.throws(() => filesVerifier.verify(token, ['gateway']), { message: 'Invalid internal token' });
+});

@@ -64,7 +64,8 @@ export class StreamingProxy {
       const headers = requestHeadersFor(ctx.req.headers, {
         userId: ctx.state.userId,
         requestId: ctx.state.requestId,
-        internalToken: this.issuer.issue(name, { userId: ctx.state.userId, requestId: ctx.state.requestId }),
+        // The request id travels in X-Request-Id; leaving it out of the token lets tokens be reused.
+        internalToken: this.issuer.issue(name, { userId: ctx.state.userId }),
         forwardedHost: ctx.host,
         forwardedProto: ctx.protocol,
         clientIp: ctx.ip,
@@ -111,7 +112,7 @@ export class StreamingProxy {
     const waits = IDEMPOTENT.has(ctx.method) && this.options.waitFor.includes(pool.name);
     const deadline = Date.now() + (waits ? this.options.retryMs : 0);
     const tried = new Set<UpstreamInstance>();
-    let lastError: unknown = new UpstreamFailure(`every circuit to ${pool.name} is open`, 'CIRCUIT_OPEN');
+    let lastError: unknown;
     for (let delay = 100; ; ) {
       const instance = pool.pick(tried);
       if (instance) {
@@ -125,7 +126,9 @@ export class StreamingProxy {
           continue;
         }
       }
-      if (Date.now() + delay > deadline || signal.aborted) throw lastError;
+      if (Date.now() + delay > deadline || signal.aborted) {
+        throw lastError ?? new UpstreamFailure(`every circuit to ${pool.name} is open`, 'CIRCUIT_OPEN');
+      }
       await sleep(delay);
       delay = Math.min(delay * 2, 1_000);
       tried.clear();
