@@ -20,9 +20,9 @@ const REQUESTS = 3_000;
 const CONCURRENCY = 8;
 const UPLOAD_BYTES = 2 * 1024 * MiB;
 
-async function latency(call: () => Promise<void>) {
-  await measureLatency(call, 300, CONCURRENCY); // warm-up: connections, JIT
-  return measureLatency(call, REQUESTS, CONCURRENCY);
+async function latency(call: () => Promise<void>, concurrency = CONCURRENCY) {
+  await measureLatency(call, 300, concurrency); // warm-up: connections, JIT
+  return measureLatency(call, REQUESTS, concurrency);
 }
 
 const ok = (response: Response) => {
@@ -99,6 +99,13 @@ const scenario: Scenario = {
         result('gateway-overhead', 'GET /api/files p99', gw.p99, 'ms', baseline(base.p99)),
         result('gateway-overhead', 'GET /api/files throughput', gw.rps, 'req/s', baseline(base.rps)),
         result('gateway-overhead', 'GET /api/files p50 added', gw.p50 - base.p50, 'ms'),
+      );
+
+      // One request at a time: the hop itself, without the queue for two shared cores.
+      const [gwSerial, baseSerial] = [await latency(viaGateway, 1), await latency(direct, 1)];
+      log(`one at a time: gateway p50 ${gwSerial.p50.toFixed(2)} ms; direct p50 ${baseSerial.p50.toFixed(2)} ms`);
+      results.push(
+        result('gateway-overhead', 'GET /api/files p50, one at a time', gwSerial.p50, 'ms', baseline(baseSerial.p50), 'target ≤ 1.15x'),
       );
 
       const pid = cluster.gateway.pid!;
