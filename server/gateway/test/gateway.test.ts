@@ -1,66 +1,21 @@
-import { createHash, createPublicKey, randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import test from 'ava';
 import jwt from 'jsonwebtoken';
-import { InternalTokenVerifier, createLogger, generateEcKeyPair, listen, type RunningServer } from '@govault/lib';
-import { testServiceKeys } from '@govault/lib/testing';
+import { InternalTokenVerifier, createLogger, listen, type RunningServer } from '@govault/lib';
 import { buildGatewayApp } from '../src/app.ts';
 import { gatewayConfigSchema } from '../src/config.ts';
+import { accessToken, keys, kid, publicKeyPem, standIn, unusedPort } from './support.ts';
 
 /**
  * The gateway against stand-in upstreams: real HTTP servers that record what reached
  * them. The whole system with the real services is proven in e2e/.
  */
-const keys = testServiceKeys();
-const signing = generateEcKeyPair();
-const kid = 'test-key';
-const jwk = { ...createPublicKey(signing.publicKey).export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  bodyBytes: number;
-  bodySha256: string;
-}
-
-async function upstream(handler?: (seen: Seen) => { status: number; body: string; headers?: Record<string, string> }) {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      hash.update(chunk);
-    });
-    req.on('end', () => {
-      const record = { method: req.method!, url: req.url!, headers: req.headers, bodyBytes: bytes, bodySha256: hash.digest('hex') };
-      seen.push(record);
-      if (req.url === '/api/auth/jwks.json') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
-        return;
-      }
-      const answer = handler?.(record) ?? { status: 200, body: JSON.stringify({ ok: true }) };
-      res.writeHead(answer.status, { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...answer.headers });
-      res.end(answer.body);
-    });
+/** An upstream that answers like a service that sets its own CORS header, which the gateway must replace. */
+const upstream = () =>
+  standIn((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end(JSON.stringify({ ok: true }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, seen, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-function accessToken(userId: string, overrides: jwt.SignOptions = {}) {
-  return jwt.sign({ typ: 'access' }, signing.privateKey, {
-    algorithm: 'ES256',
-    keyid: kid,
-    issuer: 'govault-auth',
-    audience: 'govault-api',
-    subject: userId,
-    expiresIn: 60,
-    ...overrides,
-  });
-}
 
 let auth: Awaited<ReturnType<typeof upstream>>;
 let files: Awaited<ReturnType<typeof upstream>>;
@@ -86,8 +41,8 @@ test.before(async () => {
 
 test.after.always(async () => {
   await gateway?.close();
-  auth?.server.close();
-  files?.server.close();
+  await auth?.close();
+  await files?.close();
 });
 
 test.serial('an authenticated request reaches its service with a verifiable internal token bound to the user', async (t) => {
@@ -134,7 +89,7 @@ test.serial('requests without a usable access token get 401 and never reach the 
     'wrong audience': `Bearer ${accessToken(userId, { audience: 'elsewhere' })}`,
     'unknown kid': `Bearer ${accessToken(userId, { keyid: 'nope' })}`,
     'alg none': `Bearer ${jwt.sign({ typ: 'access', sub: userId }, null, { algorithm: 'none' })}`,
-    'HS256 with the public key': `Bearer ${jwt.sign({ typ: 'access' }, 'secret', { algorithm: 'HS256', keyid: kid, subject: userId, issuer: 'govault-auth', audience: 'govault-api' })}`,
+    'HS256 with the public key': `Bearer ${hs256WithPublicKey(userId)}`,
   };
   for (const [name, authorization] of Object.entries(cases)) {
     const response = await fetch(`${base}/api/files`, { headers: authorization ? { Authorization: authorization } : {} });
@@ -234,12 +189,10 @@ test.serial('CORS: preflights for tus are answered for allowed origins only, and
   t.regex(same.headers.get('access-control-expose-headers') ?? '', /Upload-Offset.*GoVault-File-Id/);
 });
 
-function unusedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server: Server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** The classic confusion attack: an HMAC token whose secret is the verifier's public key. */
+function hs256WithPublicKey(userId: string): string {
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${encode({ alg: 'HS256', typ: 'JWT', kid })}.${encode({ typ: 'access', sub: userId, iss: 'govault-auth', aud: 'govault-api', iat: now, exp: now + 60 })}`;
+  return `${unsigned}.${createHmac('sha256', publicKeyPem).update(unsigned).digest('base64url')}`;
 }

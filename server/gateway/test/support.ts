@@ -13,6 +13,8 @@ export const keys = testServiceKeys();
 const signing = generateEcKeyPair();
 export const kid = 'test-key';
 const jwk = { ...createPublicKey(signing.publicKey).export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
+/** The signing key's public half as the PEM an attacker could read from the JWKS. */
+export const publicKeyPem = signing.publicKey;
 
 export interface Seen {
   method: string;
