@@ -48,6 +48,15 @@ function tusUpload(cluster: Cluster, user: TestUser, data: Buffer, name: string,
   });
 }
 
+/** PATCH requests an upload instance has answered, from its own /metrics. */
+async function patchesServed(instanceUrl: string): Promise<number> {
+  const text = await (await fetch(`${instanceUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('http_requests_total{') && line.includes('method="PATCH"'))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
 async function download(cluster: Cluster, user: TestUser, fileId: string): Promise<Buffer> {
   const response = await fetch(`${cluster.baseUrl}/api/files/${fileId}/content`, { headers: user.auth });
   if (!response.ok) throw new Error(`download answered ${response.status}`);
@@ -139,7 +148,7 @@ for (const mode of availableModes()) {
     const cluster = await startCluster(mode, { uploadInstances: 2 });
     t.teardown(() => cluster.stop());
     const user = await registerAndLogin(cluster.baseUrl);
-    // The gateway's own spreading over instances is another change; here the test picks the instance.
+    // First the test picks the instance for each chunk itself, then the gateway spreads them.
     const issuer = InternalTokenIssuer.fromKeyDir(join(cluster.dataDir, 'keys'), 'gateway');
     const asUser = () => ({ 'x-internal-token': issuer.issue('upload', { userId: user.id }), 'x-user-id': user.id, 'tus-resumable': '1.0.0' });
     const [one, two] = cluster.uploads as [Cluster['uploads'][0], Cluster['uploads'][0]];
@@ -169,6 +178,14 @@ for (const mode of availableModes()) {
     }
     t.truthy(fileId);
     t.is(sha256(await download(cluster, user, fileId!)), sha256(data));
+
+    // Through the gateway, whose round robin spreads one client's chunks over both instances.
+    const spread = randomBytes(10 * MiB);
+    const before = await Promise.all(cluster.uploads.map((instance) => patchesServed(instance.url)));
+    const viaGateway = await tusUpload(cluster, user, spread, 'round-robin.bin');
+    const after = await Promise.all(cluster.uploads.map((instance) => patchesServed(instance.url)));
+    t.true(after.every((count, i) => count > before[i]!), `both instances took PATCHes of one upload (${before} -> ${after})`);
+    t.is(sha256(await download(cluster, user, viaGateway.fileId!)), sha256(spread));
 
     // Two slow PATCHes at offset 0 with different bytes, at once: on two instances when the
     // database can lock across them (real PostgreSQL), on one when it cannot (embedded PGlite,
