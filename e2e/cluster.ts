@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ensureServiceKeys } from '@govault/lib';
+import { ensureServiceKeys, freePort } from '@govault/lib';
 import { ROOT, type Mode } from './system.ts';
 
 /**
@@ -135,25 +134,20 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
   const files = make('files', filesPort);
   const uploads = uploadPorts.map((port, i) => make('upload', port, `upload-${i + 1}`));
   const gateway = make('gateway', gatewayPort);
-  await Promise.all([auth.start(), files.start()]);
-  for (const upload of uploads) await upload.start(); // one at a time: migrations take a lock anyway
-  await gateway.start();
-
-  return {
-    mode,
-    baseUrl: gateway.url,
-    dataDir,
-    gateway,
-    auth,
-    files,
-    uploads,
-    env,
-    stop: async () => {
-      await Promise.all([gateway, auth, files, ...uploads].map((s) => s.kill('SIGTERM')));
-      for (const stop of stops) await stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const stop = async () => {
+    await Promise.all([gateway, auth, files, ...uploads].map((s) => s.kill('SIGTERM')));
+    for (const stopDatabase of stops) await stopDatabase();
+    rmSync(dataDir, { recursive: true, force: true });
   };
+  try {
+    await Promise.all([auth.start(), files.start()]);
+    for (const upload of uploads) await upload.start(); // one at a time: migrations take a lock anyway
+    await gateway.start();
+  } catch (err) {
+    await stop(); // a cluster that failed to start leaves no process behind
+    throw err;
+  }
+  return { mode, baseUrl: gateway.url, dataDir, gateway, auth, files, uploads, env, stop };
 }
 
 async function startEmbeddedDb(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
@@ -185,13 +179,5 @@ async function startEmbeddedDb(dataDir: string): Promise<{ url: string; stop: ()
   };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** Re-exported for the tests and benchmarks that import it from here. */
+export { freePort } from '@govault/lib';

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
+import { createLogger, freePort, listen, parseConfig, type RunningServer } from '@govault/lib';
 import { testDatabases, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import pg from 'pg';
 import { buildFilesApp, filesConfigSchema, type FilesApp, type FileView } from '../src/index.ts';
@@ -128,16 +127,6 @@ async function startAuth(databaseUrl: string, keyDir: string): Promise<{ url: st
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // --- clients -----------------------------------------------------------------------------
 

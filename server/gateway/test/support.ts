@@ -114,15 +114,7 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   };
 }
 
-export function unusedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server: Server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort as unusedPort } from '@govault/lib';
 
 export async function metricValue(base: string, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const text = await (await fetch(`${base}/metrics`)).text();

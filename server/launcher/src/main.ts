@@ -1,7 +1,6 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureServiceKeys, loadConfigOrExit } from '@govault/lib';
+import { ensureServiceKeys, freePort, loadConfigOrExit } from '@govault/lib';
 import { launcherConfigSchema, type LauncherConfig } from './config.ts';
 import { ManagedProcess } from './managed-process.ts';
 
@@ -110,16 +109,6 @@ async function assignPorts<T extends Record<string, number>>(wanted: T): Promise
   return assigned;
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (shuttingDown) return;
