@@ -225,7 +225,7 @@ for (const mode of availableModes()) {
         [1, 2].map(async (n) => {
           const port = await freePort();
           const env = { ...cluster.env, REDIS_URL: redisUrl, RATE_LIMIT_PREFIX: prefix, RATE_LIMIT_MAX: '5', GATEWAY_PORT: String(port) };
-          return new ServiceProcess(`gateway-${n}`, port, join(ROOT, 'server/gateway/src/main.ts'), env, '/healthz');
+          return new ServiceProcess(`gateway-${n}`, port, join(ROOT, 'server/gateway/src/main.ts'), env, '/healthz', ROOT);
         }),
       );
       t.teardown(() => Promise.all(gateways.map((g) => g.kill('SIGTERM'))));

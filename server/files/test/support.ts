@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createLogger, freePort, listen, parseConfig, type RunningServer } from '@govault/lib';
-import { testDatabases, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { ServiceProcess, testDatabases, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import pg from 'pg';
 import { buildFilesApp, filesConfigSchema, type FilesApp, type FileView } from '../src/index.ts';
 
@@ -83,48 +81,27 @@ export async function startHarness(): Promise<Harness> {
     stop: async () => {
       for (const running of [files, ...others]) await running.stop();
       await sql.end();
-      await authProcess.stop();
+      await authProcess.kill('SIGTERM');
       await auth!.stop();
       await filesDb!.stop();
     },
   };
 }
 
-async function startAuth(databaseUrl: string, keyDir: string): Promise<{ url: string; stop(): Promise<void> }> {
+/** The real auth service as a child process: sharing looks grantees up through it. */
+async function startAuth(databaseUrl: string, keyDir: string): Promise<ServiceProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/auth/src/main.ts')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      AUTH_PORT: String(port),
-      AUTH_DATABASE_URL: databaseUrl,
-      INTERNAL_KEY_DIR: keyDir,
-      AUTH_SIGNING_KEY_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-keys-')),
-      BCRYPT_ROUNDS: '4',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => output.push(line));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (!(await fetch(`${url}/readyz`).then((r) => r.ok).catch(() => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`auth did not start:\n${output.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const auth = new ServiceProcess('auth', port, join(ROOT, 'server/auth/src/main.ts'), {
+    ...process.env,
+    AUTH_PORT: String(port),
+    AUTH_DATABASE_URL: databaseUrl,
+    INTERNAL_KEY_DIR: keyDir,
+    AUTH_SIGNING_KEY_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-keys-')),
+    BCRYPT_ROUNDS: '4',
+    LOG_LEVEL: 'warn',
+  }, '/readyz', ROOT);
+  await auth.start();
+  return auth;
 }
 
 

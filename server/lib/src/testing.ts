@@ -1,4 +1,7 @@
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Settings } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { createS3Client } from './s3.ts';
 
 /**
  * Test infrastructure. With `<SERVICE>_DATABASE_URL` set the suites run against that real
@@ -45,22 +48,52 @@ export interface TestS3 {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** The same settings as a service's configuration takes them. */
+  settings: S3Settings;
+  /** The S3_* variables that put a service on this server. */
+  env: Record<string, string>;
 }
 
 /** The real S3 server of the run, or undefined (an error when real services are required). */
 export function testS3(): TestS3 | undefined {
   const { S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = process.env;
   if (S3_ENDPOINT && S3_BUCKET && S3_ACCESS_KEY_ID && S3_SECRET_ACCESS_KEY) {
+    const region = process.env.S3_REGION ?? 'us-east-1';
     return {
       endpoint: S3_ENDPOINT,
       bucket: S3_BUCKET,
-      region: process.env.S3_REGION ?? 'us-east-1',
+      region,
       accessKeyId: S3_ACCESS_KEY_ID,
       secretAccessKey: S3_SECRET_ACCESS_KEY,
+      settings: {
+        endpoint: S3_ENDPOINT,
+        publicEndpoint: S3_ENDPOINT,
+        bucket: S3_BUCKET,
+        region,
+        accessKeyId: S3_ACCESS_KEY_ID,
+        secretAccessKey: S3_SECRET_ACCESS_KEY,
+        forcePathStyle: true,
+      },
+      env: {
+        S3_ENDPOINT,
+        S3_BUCKET,
+        S3_REGION: region,
+        S3_ACCESS_KEY_ID,
+        S3_SECRET_ACCESS_KEY,
+      },
     };
   }
   if (requireRealServices) throw new Error('S3_* must be set when GOVAULT_REQUIRE_REAL_SERVICES=1');
   return undefined;
+}
+
+/** A client for the test S3 server, with its bucket made if it is not there yet. The caller destroys it. */
+export async function openTestBucket(s3: TestS3): Promise<S3Client> {
+  const client = createS3Client(s3.settings);
+  await client.send(new CreateBucketCommand({ Bucket: s3.bucket })).catch((err: Error) => {
+    if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(err.name)) throw err;
+  });
+  return client;
 }
 
 import { mkdtempSync } from 'node:fs';
@@ -75,3 +108,4 @@ export function testServiceKeys(): { dir: string; issuerFor(service: string): In
   ensureServiceKeys(dir);
   return { dir, issuerFor: (service) => InternalTokenIssuer.fromKeyDir(dir, service) };
 }
+export { ServiceProcess } from './service-process.ts';

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
-import { createLogger, createS3Client, listen, parseConfig, s3EnvSchema, s3Settings } from '@govault/lib';
-import { testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { createLogger, listen, parseConfig } from '@govault/lib';
+import { openTestBucket, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -82,19 +82,9 @@ test.before(async () => {
     }),
   );
   if (realS3) {
-    const env = {
-      DATA_DIR: dataDir,
-      S3_ENDPOINT: realS3.endpoint,
-      S3_BUCKET: realS3.bucket,
-      S3_REGION: realS3.region,
-      S3_ACCESS_KEY_ID: realS3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: realS3.secretAccessKey,
-    };
-    const client = createS3Client(s3Settings(parseConfig(s3EnvSchema, env))!);
+    const env = { DATA_DIR: dataDir, ...realS3.env };
+    const client = await openTestBucket(realS3);
     closers.push(async () => client.destroy());
-    await client.send(new CreateBucketCommand({ Bucket: realS3.bucket })).catch((err: Error) => {
-      if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(err.name)) throw err;
-    });
     stacks.set(
       's3',
       await startStack('s3', env, {

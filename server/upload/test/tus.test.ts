@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
 import type Koa from 'koa';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
-import { createLogger, createS3Client, listen, parseConfig, s3EnvSchema, s3Settings, type RunningServer } from '@govault/lib';
-import { testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
+import { openTestBucket, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -85,22 +85,12 @@ test.before(async () => {
   stacks.push({ ...(await startStack('disk', { STORAGE_DIR: storageDir }, (key) => readFile(join(storageDir, key)))), storageDir });
   const real = realS3;
   if (real) {
-    const env = {
-      S3_ENDPOINT: real.endpoint,
-      S3_BUCKET: real.bucket,
-      S3_REGION: real.region,
-      S3_ACCESS_KEY_ID: real.accessKeyId,
-      S3_SECRET_ACCESS_KEY: real.secretAccessKey,
-    };
-    const client = createS3Client(s3Settings(parseConfig(s3EnvSchema, env))!);
-    await client.send(new CreateBucketCommand({ Bucket: real.bucket })).catch((err: Error) => {
-      if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(err.name)) throw err;
-    });
+    const client = await openTestBucket(real);
     const readObject = async (key: string) => {
       const object = await client.send(new GetObjectCommand({ Bucket: real.bucket, Key: key }));
       return Buffer.from(await object.Body!.transformToByteArray());
     };
-    stacks.push({ ...(await startStack('s3', env, readObject)), s3: client });
+    stacks.push({ ...(await startStack('s3', real.env, readObject)), s3: client });
   }
   uploadSql = new pg.Pool({ connectionString: databases.upload.url, max: 2 });
   filesSql = new pg.Pool({ connectionString: databases.files.url, max: 2 });
