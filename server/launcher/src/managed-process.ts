@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 export interface ProcessSpec {
   name: string;
   entry: string;
+  /** Node's own flags, before the entry. */
+  nodeFlags: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -38,7 +40,7 @@ export class ManagedProcess {
 
   start(): void {
     const startedAt = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', this.spec.entry], {
+    const child = spawn(process.execPath, [...this.spec.nodeFlags, '--import', 'tsx', this.spec.entry], {
       cwd: this.spec.cwd,
       env: this.spec.env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,3 +13,4 @@ export * from './s3.ts';
 export * from './service-app.ts';
 export * from './service-client.ts';
 export * from './validation.ts';
+export * from './buffer-churn.ts';

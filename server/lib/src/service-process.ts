@@ -16,6 +16,8 @@ export class ServiceProcess {
     private readonly env: NodeJS.ProcessEnv,
     private readonly readyPath: string,
     private readonly cwd: string,
+    /** Node's own flags, before the entry (see nodeFlagsFor). */
+    private readonly nodeFlags: string[] = [],
   ) {}
 
   get url(): string {
@@ -32,7 +34,7 @@ export class ServiceProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', this.entry], { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...this.nodeFlags, '--import', 'tsx', this.entry], { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
