@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
 import test from 'ava';
 import jwt from 'jsonwebtoken';
 import { InternalTokenVerifier, createLogger, listen, type RunningServer } from '@govault/lib';
@@ -55,6 +56,26 @@ test.serial('an authenticated request reaches its service with a verifiable inte
   const claims = InternalTokenVerifier.fromKeyDir(keys.dir, 'files').verify(String(seen.headers['x-internal-token']), ['gateway']);
   t.is(claims.userId, userId);
   t.is(seen.headers.authorization, undefined, "the user's access token stays at the gateway");
+});
+
+test.serial('an absolute-form request target reaches the configured instance, never the host it names', async (t) => {
+  const elsewhere = await upstream();
+  t.teardown(() => elsewhere.close());
+  const before = files.seen.length;
+  // fetch always sends origin-form; a raw request line can name any host.
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(gateway.port, '127.0.0.1', () => {
+      socket.write(`GET http://127.0.0.1:${elsewhere.port}/api/files?view=owned HTTP/1.1\r\nHost: 127.0.0.1:${elsewhere.port}\r\nAuthorization: Bearer ${accessToken(randomUUID())}\r\nConnection: close\r\n\r\n`);
+    });
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  t.regex(answer, /^HTTP\/1\.1 200/);
+  t.is(elsewhere.seen.length, 0, 'the named host saw nothing');
+  t.is(files.seen.length, before + 1, 'the files instance answered');
+  t.is(files.seen.at(-1)!.url, '/api/files?view=owned');
 });
 
 test.serial('client-sent identity and forwarding headers never reach a service', async (t) => {

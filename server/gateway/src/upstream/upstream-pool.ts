@@ -24,6 +24,9 @@ const countsAgainstInstance = (err: unknown) => err instanceof UpstreamFailure |
 export interface UpstreamInstance {
   upstream: UpstreamName;
   url: string;
+  /** The url, parsed once: a URL per request was a measurable share of the hop. */
+  hostname: string;
+  port: number;
   breaker: CircuitBreaker;
 }
 
@@ -85,7 +88,8 @@ export function createUpstreamPools(config: GatewayConfig, metrics: GatewayMetri
             logger.warn({ upstream: name, instance: url }, open ? 'circuit opened' : 'circuit closed');
           },
         );
-        return { upstream: name, url, breaker };
+        const { hostname, port } = new URL(url);
+        return { upstream: name, url, hostname, port: Number(port || 80), breaker };
       }),
     );
   return { auth: pool('auth'), upload: pool('upload'), files: pool('files') };
