@@ -93,6 +93,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     maxUploadSize: config.maxUploadSize,
     parts,
     cache: new PgKvStore(sql),
+    spoolDir: config.spoolDir,
     logger,
   });
   const tus = createTusServer({ datastore, locker: locker.locker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });

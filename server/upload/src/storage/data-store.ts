@@ -2,10 +2,11 @@ import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
-import { S3Store } from '@tus/s3-store';
+import { S3Store, type MetadataValue } from '@tus/s3-store';
 import type { DataStore, KvStore } from '@tus/server';
 import type { Logger, S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
+import { PartFile } from './part-file.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
@@ -28,14 +29,89 @@ export class RecordingS3Store extends S3Store {
     options: S3StoreOptions,
     private readonly parts: UploadPartRepository,
     private readonly logger: Logger,
+    /** Where parts wait on disk between the request body and S3. */
+    private readonly spoolDir: string,
   ) {
     super(options);
   }
 
-  protected override async uploadPart(metadata: never, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
+  /**
+   * The stock pipeline, with the same contract (parts of the optimal size go to S3 as they
+   * fill, several at once within the store's semaphore; a short last piece becomes the
+   * incomplete part; the bytes that reached S3 are returned), on a cheaper path: see
+   * PartFile. A failed part stops the reading, and every part started is awaited.
+   */
+  protected override async uploadParts(metadata: MetadataValue, body: Readable, firstPartNumber: number, offset: number): Promise<number> {
+    const size = metadata.file.size;
+    const partSize = this.calcOptimalPartSize(size);
+    const sending: Promise<void>[] = [];
+    let nextPartNumber = firstPartNumber;
+    let bytesUploaded = 0;
+    let failure: unknown;
+    let filling: { file: PartFile; release(): Promise<void> } | undefined;
+
+    const send = ({ file, release }: NonNullable<typeof filling>) => {
+      const partNumber = nextPartNumber++;
+      offset += file.size;
+      const isFinalPart = size === offset;
+      const sent = (async () => {
+        try {
+          if (file.size >= this.minPartSize || isFinalPart) await this.uploadPart(metadata, file.read(), partNumber);
+          else await this.uploadIncompletePart(metadata.file.id, file.read());
+          bytesUploaded += file.size;
+        } catch (err) {
+          failure ??= err;
+          throw err;
+        } finally {
+          await file.remove().catch(() => undefined);
+          await release().catch(() => undefined);
+        }
+      })();
+      sent.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+      sending.push(sent);
+    };
+
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (failure) throw failure;
+        let rest = chunk;
+        while (rest.length > 0) {
+          if (!filling) {
+            const permit = await this.partUploadSemaphore.acquire();
+            filling = { file: await PartFile.create(this.spoolDir).catch(async (err) => { await permit.release(); throw err; }), release: () => permit.release() };
+          }
+          const piece = rest.subarray(0, partSize - filling.file.size);
+          await filling.file.append(piece);
+          rest = rest.subarray(piece.length);
+          if (filling.file.size === partSize) {
+            const full = filling;
+            filling = undefined;
+            await full.file.close();
+            send(full);
+          }
+        }
+      }
+      if (filling) {
+        const last = filling;
+        filling = undefined;
+        await last.file.close();
+        if (last.file.size > 0) send(last);
+        else await Promise.all([last.file.remove(), last.release()]);
+      }
+    } catch (err) {
+      if (filling) await Promise.all([filling.file.remove(), filling.release()]).catch(() => undefined);
+      sending.push(Promise.reject(err));
+    } finally {
+      await Promise.allSettled(sending);
+    }
+    await Promise.all(sending);
+    return bytesUploaded;
+  }
+
+  protected override async uploadPart(metadata: MetadataValue, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
     const size = Buffer.isBuffer(readStream) ? readStream.length : readStream instanceof ReadStream ? (await stat(readStream.path)).size : undefined;
     const etag = await super.uploadPart(metadata, readStream, partNumber);
-    const uploadId = (metadata as { file: { id: string } }).file.id;
+    const uploadId = metadata.file.id;
     if (size !== undefined) await this.record(uploadId, [{ partNumber, size, etag }]);
     return etag;
   }
@@ -76,6 +152,7 @@ export function createDataStore(options: {
   maxUploadSize: number;
   parts: UploadPartRepository;
   cache: KvStore<unknown>;
+  spoolDir: string;
   logger: Logger;
 }): DataStore {
   const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
@@ -99,5 +176,6 @@ export function createDataStore(options: {
     },
     options.parts,
     options.logger,
+    options.spoolDir,
   );
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import type { Server } from '@tus/server';
-import { notFound, type Logger } from '@govault/lib';
+import { bufferChurn, notFound, type Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
@@ -158,6 +158,8 @@ function toWebRequest(ctx: Context, body: Readable | undefined): Request {
     headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const url = `http://${ctx.get('host') || '127.0.0.1'}${ctx.originalUrl}`;
+  // Listening before toWeb does, in the same tick, loses nothing.
+  body?.on('data', (chunk: Buffer) => bufferChurn.add(chunk.length));
   return new Request(url, {
     method: ctx.method,
     headers,
