@@ -91,6 +91,7 @@ async function startTusd(s3: S3Endpoint): Promise<{ endpoint: string; process: C
     endpoint,
     process: child,
     stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -153,10 +154,11 @@ const scenario: Scenario = {
       // difference to the gateway line is the cost of the hop.
       const issuer = InternalTokenIssuer.fromKeyDir(join(cluster.dataDir, 'keys'), 'gateway');
       const direct = `${cluster.uploads[0]!.url}/api/uploads/tus`;
-      const directHeaders = { 'x-internal-token': issuer.issue('upload', { userId: user.id }), 'x-user-id': user.id };
+      // Internal tokens live a minute: each upload gets a fresh one.
+      const directHeaders = () => ({ 'x-internal-token': issuer.issue('upload', { userId: user.id }), 'x-user-id': user.id });
       const contenders: Contender[] = [
         { name: 'GoVault via gateway', pids: () => [cluster.gateway.pid!, uploadPid()], upload: (data) => tusUpload(govault, data, user.auth) },
-        { name: 'GoVault upload service direct', pids: () => [uploadPid()], upload: (data) => tusUpload(direct, data, directHeaders) },
+        { name: 'GoVault upload service direct', pids: () => [uploadPid()], upload: (data) => tusUpload(direct, data, directHeaders()) },
         { name: 'tusd v2', pids: () => [tusd.process.pid!], upload: (data) => tusUpload(tusd.endpoint, data, {}) },
         { name: 'AWS SDK multipart loop', pids: () => [], upload: (data, i) => sdkUpload(client, s3.bucket, `sdk-${Date.now()}-${i}`, data) },
       ];
