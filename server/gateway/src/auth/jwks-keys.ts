@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { InternalTokenIssuer, Logger } from '@govault/lib';
 
 interface Jwk {
@@ -18,6 +19,7 @@ export class JwksKeys {
   private keys = new Map<string, KeyObject>();
   private lastFetch = 0;
   private inFlight: Promise<void> | undefined;
+  private scheduled: Promise<void> | undefined;
 
   constructor(
     /** An auth instance to ask (the next one in turn whose circuit is closed). */
@@ -29,7 +31,14 @@ export class JwksKeys {
   async get(kid: string): Promise<KeyObject | undefined> {
     const known = this.keys.get(kid);
     if (known) return known;
-    if (Date.now() - this.lastFetch >= REFETCH_COOLDOWN_MS || this.keys.size === 0) await this.refresh();
+    const wait = this.lastFetch + REFETCH_COOLDOWN_MS - Date.now();
+    if (wait <= 0 || this.keys.size === 0) await this.refresh();
+    // A key rotated just after a fetch: wait out the cooldown instead of answering 401,
+    // with every such request sharing the one fetch that follows.
+    else await (this.scheduled ??= sleep(wait).then(() => {
+      this.scheduled = undefined;
+      return this.refresh();
+    }));
     return this.keys.get(kid);
   }
 
