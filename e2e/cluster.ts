@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ensureServiceKeys, freePort, nodeFlagsFor } from '@govault/lib';
+import { ensureServiceKeys, freePort } from '@govault/lib';
 import { ServiceProcess } from '@govault/lib/testing';
 
 export { ServiceProcess };
@@ -66,7 +66,7 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
       [`${name.toUpperCase()}_PORT`]: String(port),
       ...(name === 'upload' ? { UPLOAD_URL: undefined } : {}),
       ...options.serviceEnv?.[name],
-    }, name === 'gateway' ? '/healthz' : '/readyz', ROOT, nodeFlagsFor(name));
+    }, name === 'gateway' ? '/healthz' : '/readyz', ROOT, name);
 
   const auth = make('auth', authPort);
   const files = make('files', filesPort);

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import * as tus from 'tus-js-client';
-import { nodeFlagsFor } from '@govault/lib';
 import { requireRealServices } from '@govault/lib/testing';
 import { rotateSigningKey } from '../server/auth/src/token/signing-keys.ts';
 import { postJson, registerAndLogin } from './client.ts';
@@ -226,7 +225,7 @@ for (const mode of availableModes()) {
         [1, 2].map(async (n) => {
           const port = await freePort();
           const env = { ...cluster.env, REDIS_URL: redisUrl, RATE_LIMIT_PREFIX: prefix, RATE_LIMIT_MAX: '5', GATEWAY_PORT: String(port) };
-          return new ServiceProcess(`gateway-${n}`, port, join(ROOT, 'server/gateway/src/main.ts'), env, '/healthz', ROOT, nodeFlagsFor('gateway'));
+          return new ServiceProcess(`gateway-${n}`, port, join(ROOT, 'server/gateway/src/main.ts'), env, '/healthz', ROOT, 'gateway');
         }),
       );
       t.teardown(() => Promise.all(gateways.map((g) => g.kill('SIGTERM'))));

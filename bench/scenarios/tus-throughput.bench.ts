@@ -116,6 +116,10 @@ async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
 
 interface Contender {
   name: string;
+  /** A GoVault path: the upload service's RSS is sampled while it runs. */
+  govault: boolean;
+  /** Also runs the concurrent uploads (the direct path only runs the single file). */
+  concurrent: boolean;
   /** Processes whose CPU counts as this contender's work (the client's never does). */
   pids: () => number[];
   upload: (data: Buffer, i: number) => Promise<void>;
@@ -156,52 +160,51 @@ const scenario: Scenario = {
       const direct = `${cluster.uploads[0]!.url}/api/uploads/tus`;
       // Internal tokens live a minute: each upload gets a fresh one.
       const directHeaders = () => ({ 'x-internal-token': issuer.issue('upload', { userId: user.id }), 'x-user-id': user.id });
-      const contenders: Contender[] = [
-        { name: 'GoVault via gateway', pids: () => [cluster.gateway.pid!, uploadPid()], upload: (data) => tusUpload(govault, data, user.auth) },
-        { name: 'GoVault upload service direct', pids: () => [uploadPid()], upload: (data) => tusUpload(direct, data, directHeaders()) },
-        { name: 'tusd v2', pids: () => [tusd.process.pid!], upload: (data) => tusUpload(tusd.endpoint, data, {}) },
-        { name: 'AWS SDK multipart loop', pids: () => [], upload: (data, i) => sdkUpload(client, s3.bucket, `sdk-${Date.now()}-${i}`, data) },
-      ];
+      const viaGateway: Contender = { name: 'GoVault via gateway', govault: true, concurrent: true, pids: () => [cluster.gateway.pid!, uploadPid()], upload: (data) => tusUpload(govault, data, user.auth) };
+      const straight: Contender = { name: 'GoVault upload service direct', govault: true, concurrent: false, pids: () => [uploadPid()], upload: (data) => tusUpload(direct, data, directHeaders()) };
+      const tusdV2: Contender = { name: 'tusd v2', govault: false, concurrent: true, pids: () => [tusd.process.pid!], upload: (data) => tusUpload(tusd.endpoint, data, {}) };
+      const sdk: Contender = { name: 'AWS SDK multipart loop', govault: false, concurrent: true, pids: () => [], upload: (data, i) => sdkUpload(client, s3.bucket, `sdk-${Date.now()}-${i}`, data) };
+      const contenders = [viaGateway, straight, tusdV2, sdk];
       const big = bytesOf(BIG);
       const small = bytesOf(SMALL);
       // Warm-up, not timed: connections, JIT, the first part files.
       const warm = bytesOf(32 * MiB);
       for (const c of contenders) await c.upload(warm, 0);
 
-      const samples = new Map(contenders.map((c) => [c.name, { big: [] as Sample[], many: [] as Sample[] }]));
+      const samples = new Map(contenders.map((c) => [c, { big: [] as Sample[], many: [] as Sample[] }]));
       const rss = { big: 0, many: 0, start: rssMiB(uploadPid()) };
       for (let round = 0; round < ROUNDS; round++) {
         // Rotating the order spreads the machine's drift (page cache, disk writeback) over all.
         const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
         for (const c of order) {
-          const sampler = c.name.startsWith('GoVault') ? sampleRss(uploadPid()) : undefined;
-          samples.get(c.name)!.big.push(await measure(c, BIG, () => c.upload(big, 0)));
+          const sampler = c.govault ? sampleRss(uploadPid()) : undefined;
+          samples.get(c)!.big.push(await measure(c, BIG, () => c.upload(big, 0)));
           if (sampler) rss.big = Math.max(rss.big, sampler.stop().peakMiB);
         }
         for (const c of order) {
-          if (c.name === 'GoVault upload service direct') continue;
-          const sampler = c.name.startsWith('GoVault') ? sampleRss(uploadPid()) : undefined;
-          samples.get(c.name)!.many.push(await measure(c, CONCURRENT * SMALL, () => Promise.all(Array.from({ length: CONCURRENT }, (_, i) => c.upload(small, i)))));
+          if (!c.concurrent) continue;
+          const sampler = c.govault ? sampleRss(uploadPid()) : undefined;
+          samples.get(c)!.many.push(await measure(c, CONCURRENT * SMALL, () => Promise.all(Array.from({ length: CONCURRENT }, (_, i) => c.upload(small, i)))));
           if (sampler) rss.many = Math.max(rss.many, sampler.stop().peakMiB);
         }
-        log(`round ${round + 1}: ${contenders.map((c) => `${c.name} ${samples.get(c.name)!.big.at(-1)!.mibPerSecond.toFixed(0)}`).join(', ')} MiB/s (1 file)`);
+        log(`round ${round + 1}: ${contenders.map((c) => `${c.name} ${samples.get(c)!.big.at(-1)!.mibPerSecond.toFixed(0)}`).join(', ')} MiB/s (1 file)`);
         await emptyBucket(client, s3.bucket);
       }
 
       const name = scenario.name;
-      const med = (c: string, kind: 'big' | 'many', field: keyof Sample) => median(samples.get(c)![kind].map((s) => s[field]));
-      const tusdBig = med('tusd v2', 'big', 'mibPerSecond');
-      const tusdMany = med('tusd v2', 'many', 'mibPerSecond');
-      const tusdCpu = med('tusd v2', 'big', 'cpuSecondsPerGiB');
+      const med = (c: Contender, kind: 'big' | 'many', field: keyof Sample) => median(samples.get(c)![kind].map((s) => s[field]));
+      const tusdBig = med(tusdV2, 'big', 'mibPerSecond');
+      const tusdMany = med(tusdV2, 'many', 'mibPerSecond');
+      const tusdCpu = med(tusdV2, 'big', 'cpuSecondsPerGiB');
       const sdkNote = 'upper bound: no tus, no gateway';
       results.push(
-        result(name, `1 x ${BIG / MiB} MiB, GoVault tus via gateway`, med('GoVault via gateway', 'big', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdBig }, 'goal ≥ 1x'),
-        result(name, `1 x ${BIG / MiB} MiB, GoVault tus straight to the upload service`, med('GoVault upload service direct', 'big', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdBig }, 'no gateway hop'),
-        result(name, `1 x ${BIG / MiB} MiB, AWS SDK multipart loop`, med('AWS SDK multipart loop', 'big', 'mibPerSecond'), 'MiB/s', undefined, sdkNote),
-        result(name, `${CONCURRENT} x ${SMALL / MiB} MiB, GoVault tus via gateway`, med('GoVault via gateway', 'many', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdMany }, 'goal ≥ 1x'),
-        result(name, `${CONCURRENT} x ${SMALL / MiB} MiB, AWS SDK multipart loop`, med('AWS SDK multipart loop', 'many', 'mibPerSecond'), 'MiB/s', undefined, sdkNote),
-        result(name, 'server CPU per GiB, GoVault gateway + upload service', med('GoVault via gateway', 'big', 'cpuSecondsPerGiB'), 's', { name: 'tusd v2', value: tusdCpu }, 'user + system, 1 file'),
-        result(name, 'server CPU per GiB, upload service alone', med('GoVault upload service direct', 'big', 'cpuSecondsPerGiB'), 's', { name: 'tusd v2', value: tusdCpu }, 'user + system, 1 file'),
+        result(name, `1 x ${BIG / MiB} MiB, GoVault tus via gateway`, med(viaGateway, 'big', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdBig }, 'goal ≥ 1x'),
+        result(name, `1 x ${BIG / MiB} MiB, GoVault tus straight to the upload service`, med(straight, 'big', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdBig }, 'no gateway hop'),
+        result(name, `1 x ${BIG / MiB} MiB, AWS SDK multipart loop`, med(sdk, 'big', 'mibPerSecond'), 'MiB/s', undefined, sdkNote),
+        result(name, `${CONCURRENT} x ${SMALL / MiB} MiB, GoVault tus via gateway`, med(viaGateway, 'many', 'mibPerSecond'), 'MiB/s', { name: 'tusd v2', value: tusdMany }, 'goal ≥ 1x'),
+        result(name, `${CONCURRENT} x ${SMALL / MiB} MiB, AWS SDK multipart loop`, med(sdk, 'many', 'mibPerSecond'), 'MiB/s', undefined, sdkNote),
+        result(name, 'server CPU per GiB, GoVault gateway + upload service', med(viaGateway, 'big', 'cpuSecondsPerGiB'), 's', { name: 'tusd v2', value: tusdCpu }, 'user + system, 1 file'),
+        result(name, 'server CPU per GiB, upload service alone', med(straight, 'big', 'cpuSecondsPerGiB'), 's', { name: 'tusd v2', value: tusdCpu }, 'user + system, 1 file'),
         result(name, `upload service peak RSS, 1 x ${BIG / MiB} MiB`, rss.big, 'MiB', undefined, `at start ${rss.start.toFixed(0)} MiB`),
         result(name, `upload service peak RSS, ${CONCURRENT} x ${SMALL / MiB} MiB`, rss.many, 'MiB', undefined, `at start ${rss.start.toFixed(0)} MiB`),
       );

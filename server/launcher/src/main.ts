@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureServiceKeys, freePort, loadConfigOrExit, nodeFlagsFor } from '@govault/lib';
+import { ensureServiceKeys, freePort, loadConfigOrExit } from '@govault/lib';
 import { launcherConfigSchema, type LauncherConfig } from './config.ts';
 import { ManagedProcess } from './managed-process.ts';
 
@@ -59,7 +59,7 @@ async function run(): Promise<void> {
 }
 
 function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ManagedProcess {
-  const managed = new ManagedProcess({ name, entry: script, env, cwd: ROOT, nodeFlags: nodeFlagsFor(name) }, log);
+  const managed = new ManagedProcess({ name, entry: script, env, cwd: ROOT }, log);
   processes.push(managed);
   managed.start();
   return managed;

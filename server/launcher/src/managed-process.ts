@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { serviceNodeArgs } from '@govault/lib';
 
 export interface ProcessSpec {
   name: string;
   entry: string;
-  /** Node's own flags, before the entry. */
-  nodeFlags: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -40,7 +39,7 @@ export class ManagedProcess {
 
   start(): void {
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [...this.spec.nodeFlags, '--import', 'tsx', this.spec.entry], {
+    const child = spawn(process.execPath, serviceNodeArgs(this.spec.name, this.spec.entry), {
       cwd: this.spec.cwd,
       env: this.spec.env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -54,3 +54,8 @@ export const bufferChurn = new BufferChurn();
 export function nodeFlagsFor(service: string): string[] {
   return service === 'gateway' || service === 'upload' ? ['--max-semi-space-size=1'] : [];
 }
+
+/** How every GoVault service is started (by the launcher, tests and benchmarks alike): node's arguments for its entry. */
+export function serviceNodeArgs(service: string, entry: string): string[] {
+  return [...nodeFlagsFor(service), '--import', 'tsx', entry];
+}

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { serviceNodeArgs } from './buffer-churn.ts';
 
 /**
  * One GoVault service as a child process that a test controls: start it and wait until
@@ -16,8 +17,8 @@ export class ServiceProcess {
     private readonly env: NodeJS.ProcessEnv,
     private readonly readyPath: string,
     private readonly cwd: string,
-    /** Node's own flags, before the entry (see nodeFlagsFor). */
-    private readonly nodeFlags: string[] = [],
+    /** Which service this is, for its node flags; the label by default. */
+    private readonly service: string = name,
   ) {}
 
   get url(): string {
@@ -34,7 +35,7 @@ export class ServiceProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [...this.nodeFlags, '--import', 'tsx', this.entry], { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, serviceNodeArgs(this.service, this.entry), { cwd: this.cwd, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {

@@ -1,4 +1,4 @@
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
 import { createS3Client } from './s3.ts';
@@ -85,6 +85,12 @@ export function testS3(): TestS3 | undefined {
   }
   if (requireRealServices) throw new Error('S3_* must be set when GOVAULT_REQUIRE_REAL_SERVICES=1');
   return undefined;
+}
+
+/** The bytes of one stored object, as a test compares them with what it uploaded. */
+export async function readTestObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
 }
 
 /** A client for the test S3 server, with its bucket made if it is not there yet. The caller destroys it. */

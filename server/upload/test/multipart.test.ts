@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { ListPartsCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
 import { createLogger, listen, parseConfig } from '@govault/lib';
-import { openTestBucket, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -88,10 +88,7 @@ test.before(async () => {
     stacks.set(
       's3',
       await startStack('s3', env, {
-        readObject: async (key) => {
-          const object = await client.send(new GetObjectCommand({ Bucket: realS3.bucket, Key: key }));
-          return Buffer.from(await object.Body!.transformToByteArray());
-        },
+        readObject: (key) => readTestObject(client, realS3.bucket, key),
         storeHasUpload: (key, id) =>
           client.send(new ListPartsCommand({ Bucket: realS3.bucket, Key: key, UploadId: id })).then(
             () => true,

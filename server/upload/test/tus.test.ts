@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
 import type Koa from 'koa';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
 import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
-import { openTestBucket, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -86,11 +86,7 @@ test.before(async () => {
   const real = realS3;
   if (real) {
     const client = await openTestBucket(real);
-    const readObject = async (key: string) => {
-      const object = await client.send(new GetObjectCommand({ Bucket: real.bucket, Key: key }));
-      return Buffer.from(await object.Body!.transformToByteArray());
-    };
-    stacks.push({ ...(await startStack('s3', real.env, readObject)), s3: client });
+    stacks.push({ ...(await startStack('s3', real.env, (key) => readTestObject(client, real.bucket, key))), s3: client });
   }
   uploadSql = new pg.Pool({ connectionString: databases.upload.url, max: 2 });
   filesSql = new pg.Pool({ connectionString: databases.files.url, max: 2 });

@@ -18,6 +18,12 @@ export function partSizeFor(maxUploadSize: number): number {
 
 type S3StoreOptions = ConstructorParameters<typeof S3Store>[0];
 
+/** A part being spooled: its file, and how to let it go (file removed, semaphore permit back). */
+interface SpooledPart {
+  file: PartFile;
+  discard(): Promise<void>;
+}
+
 /**
  * @tus/s3-store that keeps the upload database in step with S3: every part it uploads is
  * recorded with its number, size and ETag, and every ListParts it makes (on each HEAD and
@@ -48,25 +54,21 @@ export class RecordingS3Store extends S3Store {
     let nextPartNumber = firstPartNumber;
     let bytesUploaded = 0;
     let failure: unknown;
-    let filling: { file: PartFile; release(): Promise<void> } | undefined;
+    let filling: SpooledPart | undefined;
 
-    const send = ({ file, release }: NonNullable<typeof filling>) => {
+    /** Closes the part and sends it (an empty one is only dropped); S3 takes it in the background. */
+    const finish = async (part: SpooledPart) => {
+      await part.file.close();
+      if (part.file.size === 0) return part.discard();
       const partNumber = nextPartNumber++;
-      offset += file.size;
-      const isFinalPart = size === offset;
-      const sent = (async () => {
-        try {
-          if (file.size >= this.minPartSize || isFinalPart) await this.uploadPart(metadata, file.read(), partNumber);
-          else await this.uploadIncompletePart(metadata.file.id, file.read());
-          bytesUploaded += file.size;
-        } catch (err) {
+      offset += part.file.size;
+      const sent = this.send(metadata, part, partNumber, part.file.size >= this.minPartSize || size === offset).then(
+        () => void (bytesUploaded += part.file.size),
+        (err: unknown) => {
           failure ??= err;
           throw err;
-        } finally {
-          await file.remove().catch(() => undefined);
-          await release().catch(() => undefined);
-        }
-      })();
+        },
+      );
       sent.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
       sending.push(sent);
     };
@@ -74,32 +76,21 @@ export class RecordingS3Store extends S3Store {
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failure) throw failure;
-        let rest = chunk;
-        while (rest.length > 0) {
-          if (!filling) {
-            const permit = await this.partUploadSemaphore.acquire();
-            filling = { file: await PartFile.create(this.spoolDir).catch(async (err) => { await permit.release(); throw err; }), release: () => permit.release() };
-          }
+        for (let rest = chunk; rest.length > 0; ) {
+          filling ??= await this.startPart();
           const piece = rest.subarray(0, partSize - filling.file.size);
           await filling.file.append(piece);
           rest = rest.subarray(piece.length);
           if (filling.file.size === partSize) {
             const full = filling;
             filling = undefined;
-            await full.file.close();
-            send(full);
+            await finish(full);
           }
         }
       }
-      if (filling) {
-        const last = filling;
-        filling = undefined;
-        await last.file.close();
-        if (last.file.size > 0) send(last);
-        else await Promise.all([last.file.remove(), last.release()]);
-      }
+      if (filling) await finish(filling);
     } catch (err) {
-      if (filling) await Promise.all([filling.file.remove(), filling.release()]).catch(() => undefined);
+      await filling?.discard().catch(() => undefined);
       sending.push(Promise.reject(err));
     } finally {
       await Promise.allSettled(sending);
@@ -108,11 +99,32 @@ export class RecordingS3Store extends S3Store {
     return bytesUploaded;
   }
 
+  /** A spool file for the next part, once the store's semaphore lets one more part start. */
+  private async startPart(): Promise<SpooledPart> {
+    const permit = await this.partUploadSemaphore.acquire();
+    const release = () => permit.release().catch(() => undefined);
+    const file = await PartFile.create(this.spoolDir).catch(async (err) => {
+      await release();
+      throw err;
+    });
+    return { file, discard: async () => void (await Promise.all([file.remove(), release()])) };
+  }
+
+  /** One part to S3 (or, short and not the last, as the incomplete part), then off the disk. */
+  private async send(metadata: MetadataValue, part: SpooledPart, partNumber: number, asPart: boolean): Promise<void> {
+    try {
+      if (asPart) await this.uploadPart(metadata, part.file.read(), partNumber);
+      else await this.uploadIncompletePart(metadata.file.id, part.file.read());
+    } finally {
+      await part.discard().catch(() => undefined);
+    }
+  }
+
+  // Every part, including the empty one the stock store sends for a zero-byte upload, is recorded.
   protected override async uploadPart(metadata: MetadataValue, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
     const size = Buffer.isBuffer(readStream) ? readStream.length : readStream instanceof ReadStream ? (await stat(readStream.path)).size : undefined;
     const etag = await super.uploadPart(metadata, readStream, partNumber);
-    const uploadId = metadata.file.id;
-    if (size !== undefined) await this.record(uploadId, [{ partNumber, size, etag }]);
+    if (size !== undefined) await this.record(metadata.file.id, [{ partNumber, size, etag }]);
     return etag;
   }
 
