@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ERRORS, EVENTS, Server, type DataStore, type Locker, type ServerOptions } from '@tus/server';
 import type { Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
+import { readNodeBodies } from './node-body.ts';
 import { uploadLocked } from './pg-locker.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 
@@ -99,6 +100,8 @@ export function createTusServer(deps: {
     },
   });
 
+  // Before any listener is added: the server hands its listeners to these handlers.
+  readNodeBodies(server);
   server.on(EVENTS.POST_RECEIVE, (_req, upload) => {
     uploads.recordProgress(upload.id, upload.offset).catch((err) => logger.warn({ err }, 'progress not recorded'));
   });

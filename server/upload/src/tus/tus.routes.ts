@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import type { Server } from '@tus/server';
-import { bufferChurn, notFound, type Logger } from '@govault/lib';
+import { notFound, type Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
+import { standInFor } from './node-body.ts';
 import { FILE_ID_HEADER, TUS_PATH, vouchForUser } from './tus-server.ts';
 
 const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
@@ -65,8 +66,9 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
     if ('status' in checked) return checked;
     spooled = checked;
   }
+  const spoolStream = spooled ? createReadStream(spooled.path) : undefined;
   try {
-    const request = toWebRequest(ctx, carriesBody ? (spooled ? createReadStream(spooled.path) : ctx.req) : undefined);
+    const request = toWebRequest(ctx, carriesBody ? (spoolStream ?? ctx.req) : undefined);
     vouchForUser(request, ctx.state.userId);
     const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
     const response = await deps.tus.handleWeb(request);
@@ -78,6 +80,7 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
     await afterAnswer(ctx, deps, answer, carriesBody ? from : undefined);
     return answer;
   } finally {
+    spoolStream?.destroy();
     await spooled?.discard();
   }
 }
@@ -158,12 +161,10 @@ function toWebRequest(ctx: Context, body: Readable | undefined): Request {
     headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const url = `http://${ctx.get('host') || '127.0.0.1'}${ctx.originalUrl}`;
-  // Listening before toWeb does, in the same tick, loses nothing.
-  body?.on('data', (chunk: Buffer) => bufferChurn.add(chunk.length));
   return new Request(url, {
     method: ctx.method,
     headers,
-    body: body ? (Readable.toWeb(body) as ReadableStream) : undefined,
+    body: body ? standInFor(body) : undefined,
     duplex: 'half',
   } as RequestInit);
 }
