@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InternalTokenIssuer } from '@govault/lib';
@@ -11,7 +13,9 @@ import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 /**
  * What the gateway costs. (1) GET /api/files through the gateway beside the same request
  * sent straight to the files service with an internal token signed here (the baseline,
- * same run). Targets: at most 15 % added p50. (2) Gateway RSS while one 2 GiB tus PATCH
+ * same run). Targets: at most 15 % added p50. Beside them, the same request through a bare
+ * Node proxy (bench/lib/bare-proxy.ts): what one HTTP hop in Node costs with no
+ * middleware at all, the floor for any gateway built this way. (2) Gateway RSS while one 2 GiB tus PATCH
  * streams through it; the bytes are generated on the fly. Target: under 50 MiB growth.
  * Embedded mode (disk storage): the gateway's work does not depend on the store.
  */
@@ -68,44 +72,61 @@ async function tusUpload(baseUrl: string, user: TestUser, size: number): Promise
   });
 }
 
+/** The bare proxy in a process of its own (in this one it would share the client's event loop). */
+async function startBareProxy(target: string): Promise<{ url: string; process: ChildProcess }> {
+  const entry = fileURLToPath(new URL('../lib/bare-proxy.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, TARGET: target }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (line: Buffer) => resolve(line.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, process: child };
+}
+
 const scenario: Scenario = {
   name: 'gateway-overhead',
   description: 'GET /api/files via the gateway vs straight to files; gateway RSS during a 2 GiB tus upload',
   async run(log) {
     const results: BenchResult[] = [];
     const cluster = await startCluster('embedded', { serviceEnv: { gateway: { RATE_LIMIT_MAX: '1000000000' } } });
+    const bare = await startBareProxy(cluster.files.url);
     try {
       const user = await registerAndLogin(cluster.baseUrl);
       const issuer = InternalTokenIssuer.fromKeyDir(join(cluster.dataDir, 'keys'), 'gateway');
       const viaGateway = () => fetch(`${cluster.baseUrl}/api/files`, { headers: user.auth }).then(ok).then(() => undefined);
-      const direct = () =>
-        fetch(`${cluster.files.url}/api/files`, {
+      const straightTo = (baseUrl: string) => () =>
+        fetch(`${baseUrl}/api/files`, {
           headers: { 'x-internal-token': issuer.issue('files', { userId: user.id }), 'x-user-id': user.id },
         })
           .then(ok)
           .then(() => undefined);
+      const direct = straightTo(cluster.files.url);
+      const viaBareProxy = straightTo(bare.url);
       // Alternating runs, best of two each: the machine is shared, and noise only ever adds time.
-      const runs = { gateway: [] as Awaited<ReturnType<typeof latency>>[], direct: [] as Awaited<ReturnType<typeof latency>>[] };
+      const runs = { gateway: [] as Awaited<ReturnType<typeof latency>>[], direct: [] as Awaited<ReturnType<typeof latency>>[], bare: [] as Awaited<ReturnType<typeof latency>>[] };
       for (let i = 0; i < 2; i++) {
         runs.direct.push(await latency(direct));
         runs.gateway.push(await latency(viaGateway));
+        runs.bare.push(await latency(viaBareProxy));
       }
       const best = (list: typeof runs.gateway) => list.reduce((a, b) => (b.p50 < a.p50 ? b : a));
-      const [gw, base] = [best(runs.gateway), best(runs.direct)];
-      log(`gateway p50 ${gw.p50.toFixed(2)} ms p99 ${gw.p99.toFixed(2)} ms ${gw.rps.toFixed(0)} req/s; direct p50 ${base.p50.toFixed(2)} ms p99 ${base.p99.toFixed(2)} ms ${base.rps.toFixed(0)} req/s`);
+      const [gw, base, floor] = [best(runs.gateway), best(runs.direct), best(runs.bare)];
+      log(`gateway p50 ${gw.p50.toFixed(2)} ms p99 ${gw.p99.toFixed(2)} ms ${gw.rps.toFixed(0)} req/s; direct p50 ${base.p50.toFixed(2)} ms p99 ${base.p99.toFixed(2)} ms ${base.rps.toFixed(0)} req/s; bare proxy p50 ${floor.p50.toFixed(2)} ms`);
       const baseline = (value: number) => ({ name: 'direct to files', value });
       results.push(
         result('gateway-overhead', 'GET /api/files p50', gw.p50, 'ms', baseline(base.p50), `target ≤ 1.15x; ${CONCURRENCY} concurrent`),
         result('gateway-overhead', 'GET /api/files p99', gw.p99, 'ms', baseline(base.p99)),
         result('gateway-overhead', 'GET /api/files throughput', gw.rps, 'req/s', baseline(base.rps)),
         result('gateway-overhead', 'GET /api/files p50 added', gw.p50 - base.p50, 'ms'),
+        result('gateway-overhead', 'GET /api/files p50, bare Node proxy', floor.p50, 'ms', baseline(base.p50), 'floor: one Node HTTP hop, no middleware'),
       );
 
       // One request at a time: the hop itself, without the queue for two shared cores.
-      const [gwSerial, baseSerial] = [await latency(viaGateway, 1), await latency(direct, 1)];
-      log(`one at a time: gateway p50 ${gwSerial.p50.toFixed(2)} ms; direct p50 ${baseSerial.p50.toFixed(2)} ms`);
+      const [gwSerial, baseSerial, floorSerial] = [await latency(viaGateway, 1), await latency(direct, 1), await latency(viaBareProxy, 1)];
+      log(`one at a time: gateway p50 ${gwSerial.p50.toFixed(2)} ms; direct p50 ${baseSerial.p50.toFixed(2)} ms; bare proxy p50 ${floorSerial.p50.toFixed(2)} ms`);
       results.push(
         result('gateway-overhead', 'GET /api/files p50, one at a time', gwSerial.p50, 'ms', baseline(baseSerial.p50), 'target ≤ 1.15x'),
+        result('gateway-overhead', 'GET /api/files p50, one at a time, bare Node proxy', floorSerial.p50, 'ms', baseline(baseSerial.p50), 'floor: one Node HTTP hop, no middleware'),
       );
 
       const pid = cluster.gateway.pid!;
@@ -121,6 +142,7 @@ const scenario: Scenario = {
         result('gateway-overhead', '2 GiB tus PATCH throughput', UPLOAD_BYTES / MiB / seconds, 'MiB/s'),
       );
     } finally {
+      bare.process.kill();
       await cluster.stop();
     }
     return results;
