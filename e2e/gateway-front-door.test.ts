@@ -55,9 +55,32 @@ test.after.always(async () => {
 for (const mode of availableModes()) {
   let started: Promise<Cluster> | undefined;
   // A restart of upload (tsx start, migrations) can take over 10 s on a loaded CI machine;
-  // the resume HEAD must outwait it, or tus-js-client starts over from zero.
+  // the resume HEAD must outwait it, or tus-js-client starts over from zero. The gateway
+  // is configured as if behind one TLS proxy; requests without X-Forwarded-* are unchanged.
   const clusterOf = () =>
-    (started ??= startCluster(mode, { serviceEnv: { gateway: { UPSTREAM_RETRY_SECONDS: '45' } } }).then((c) => (clusters.push(c), c)));
+    (started ??= startCluster(mode, { serviceEnv: { gateway: { UPSTREAM_RETRY_SECONDS: '45', TRUST_PROXY_HOPS: '1' } } }).then((c) => (clusters.push(c), c)));
+
+  test.serial(`${mode}: behind a TLS proxy, a tus upload's Location is https on the public host, and the upload completes there`, async (t) => {
+    const cluster = await clusterOf();
+    const user = await registerAndLogin(cluster.baseUrl);
+    const data = randomBytes(64 * 1024);
+    const proxied = { ...user.auth, 'Tus-Resumable': '1.0.0', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'vault.example.com', 'X-Forwarded-For': '203.0.113.5' };
+    const created = await fetch(`${cluster.baseUrl}/api/uploads/tus`, {
+      method: 'POST',
+      headers: { ...proxied, 'Upload-Length': String(data.length), 'Upload-Metadata': `filename ${Buffer.from('behind-proxy.bin').toString('base64')}` },
+    });
+    t.is(created.status, 201);
+    const location = new URL(created.headers.get('location')!);
+    t.is(location.origin, 'https://vault.example.com');
+    // The proxy would send the client's PATCH for that URL here, to the same path.
+    const patched = await fetch(`${cluster.baseUrl}${location.pathname}`, {
+      method: 'PATCH',
+      headers: { ...proxied, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: data,
+    });
+    t.is(patched.status, 204);
+    t.is(patched.headers.get('upload-offset'), String(data.length));
+  });
 
   test.serial(`${mode}: restarting the upload service mid-upload: tus-js-client resumes from its offset, bytes intact`, async (t) => {
     const cluster = await clusterOf();

@@ -52,7 +52,9 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   if (redisStore) readiness.redis = () => redisStore.ping();
   const { windowMs } = config.rateLimit;
 
-  const app = new Koa({ proxy: false });
+  // ctx.ip, ctx.protocol and ctx.host (rate limits, the access log, the X-Forwarded-*
+  // the services get) come from the front proxy only when one is configured.
+  const app = new Koa({ proxy: config.trustProxyHops > 0, maxIpsCount: config.trustProxyHops });
   app.silent = true;
   app.use(requestId());
   app.use(routeName());

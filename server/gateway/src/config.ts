@@ -25,6 +25,13 @@ export const gatewayConfigSchema = z
     FILES_URL: upstreamList('http://127.0.0.1:8083'),
     INTERNAL_KEY_DIR: z.string().min(1),
     CORS_ORIGINS: urlList,
+    /**
+     * How many proxies (TLS terminators, load balancers) stand in front of the gateway.
+     * 0: the client is the TCP peer and every X-Forwarded-* it sends is ignored. N: the
+     * client IP is the Nth entry of X-Forwarded-For counted from the right, and
+     * X-Forwarded-Proto and X-Forwarded-Host, which the front proxy must set, are believed.
+     */
+    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     /** How long a HEAD/GET/OPTIONS to upload may wait for an instance that is restarting. */
     UPSTREAM_RETRY_SECONDS: env.seconds(10),
     /** Time to response headers (counted from the end of the request body). */
@@ -49,6 +56,7 @@ export const gatewayConfigSchema = z
     upstreams: { auth: v.AUTH_URL, upload: v.UPLOAD_URL, files: v.FILES_URL },
     internalKeyDir: v.INTERNAL_KEY_DIR,
     corsOrigins: v.CORS_ORIGINS,
+    trustProxyHops: v.TRUST_PROXY_HOPS,
     upstreamRetryMs: v.UPSTREAM_RETRY_SECONDS * 1000,
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_SECONDS * 1000,
     breaker: { probeIntervalMs: v.BREAKER_PROBE_MS, minCalls: v.BREAKER_MIN_CALLS },
