@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ListPartsCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
-import { createLogger, listen, parseConfig } from '@govault/lib';
+import { createLogger, freePort, listen, parseConfig } from '@govault/lib';
 import { openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
@@ -423,4 +423,47 @@ test.serial('disk: part URLs point where the client reached the gateway', async 
   const signed = await client.call('GET', `/${u.uploadId}/7?key=${u.key}`, undefined, { 'x-forwarded-host': 'vault.example:8443', 'x-forwarded-proto': 'https' });
   t.regex(signed.body.url, new RegExp(`^https://vault\\.example:8443/api/uploads/parts/${u.uploadId}/7\\?expires=\\d+&signature=[0-9a-f]{64}$`));
   t.is(signed.body.expires, 900);
+});
+
+test.serial('disk: an upload completed while the files service is away is completed and queued in one step, then registered once when it returns', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'govault-multipart-away-'));
+  const env = { DATA_DIR: dataDir, STORAGE_DIR: join(dataDir, 'objects') };
+  const filesPort = await freePort();
+  const upload = await buildUploadApp(
+    parseConfig(uploadConfigSchema, {
+      UPLOAD_DATABASE_URL: databases.upload.url,
+      INTERNAL_KEY_DIR: keys.dir,
+      FILES_URL: `http://127.0.0.1:${filesPort}`,
+      ...env,
+    }),
+    logger,
+  );
+  const server = await listen(upload.app, '127.0.0.1', 0);
+  t.teardown(async () => {
+    await server.close();
+    await upload.close();
+  });
+  const client = new Client(`http://127.0.0.1:${server.port}`);
+  const u = await client.create();
+  const etag = await client.upload(u, 1, randomBytes(1000));
+  const done = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
+  t.is(done.status, 200);
+  t.is(done.body.fileId, undefined, 'no file while files is away');
+  t.is((await session(u.uploadId)).state, 'completed');
+  const queued = async () => (await uploadSql.query('SELECT count(*)::int AS n FROM upload.registration_outbox WHERE upload_id = $1', [u.uploadId])).rows[0].n as number;
+  t.is(await queued(), 1, 'its registration waits in the outbox');
+
+  const files = await buildFilesApp(parseConfig(filesConfigSchema, { FILES_DATABASE_URL: databases.files.url, INTERNAL_KEY_DIR: keys.dir, ...env }), logger);
+  const filesServer = await listen(files.app, '127.0.0.1', filesPort);
+  t.teardown(async () => {
+    await filesServer.close();
+    await files.close();
+  });
+  // No client request: the outbox worker alone retries, behind its circuit breaker.
+  const deadline = Date.now() + 30_000;
+  while ((await filesOf(u.uploadId)).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is((await filesOf(u.uploadId)).length, 1, 'registered after files returns');
+  const again = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
+  t.is(again.body.fileId, (await filesOf(u.uploadId))[0].id, 'a repeated complete names that file');
+  t.is((await filesOf(u.uploadId)).length, 1, 'and registers nothing twice');
 });

@@ -18,8 +18,6 @@ export interface MultipartRepository {
   syncParts(uploadId: string, parts: StoredPart[]): Promise<void>;
   recordPart(uploadId: string, part: StoredPart): Promise<void>;
   parts(uploadId: string): Promise<StoredPart[]>;
-  /** In flight → completed; false when the session was not in flight any more. */
-  markCompleted(uploadId: string, size: number): Promise<boolean>;
   /** In flight → aborted (parts forgotten); `idleSince`: only if nothing happened after it. */
   markAborted(uploadId: string, idleSince?: Date): Promise<boolean>;
   findIdle(idleSince: Date, limit: number): Promise<MultipartSession[]>;
@@ -67,18 +65,6 @@ export class MikroMultipartRepository implements MultipartRepository {
   async parts(uploadId: string): Promise<StoredPart[]> {
     const rows = await this.orm.em.fork().find(MultipartPartSchema, { uploadId }, { orderBy: { partNumber: 'asc' } });
     return rows.map(({ partNumber, size, etag }) => ({ partNumber, size, etag }));
-  }
-
-  async markCompleted(uploadId: string, size: number): Promise<boolean> {
-    const now = new Date();
-    const changed = await this.orm.em
-      .fork()
-      .nativeUpdate(
-        UploadSessionSchema,
-        { id: uploadId, state: { $in: [...IN_FLIGHT] } },
-        { state: 'completed', size, offset: size, updatedAt: now, completedAt: now },
-      );
-    return changed > 0;
   }
 
   async markAborted(uploadId: string, idleSince?: Date): Promise<boolean> {

@@ -169,7 +169,7 @@ export class MultipartService {
       throw conflict(`the assembled object has ${size} bytes instead of ${expected}; the upload was aborted`);
     }
     await this.repository.syncParts(session.id, parts);
-    if (!(await this.repository.markCompleted(session.id, size))) throw gone();
+    if (!(await this.uploads.completeAssembled(session.id, size))) throw gone();
   }
 
   private async storedParts(session: MultipartSession): Promise<StoredPart[]> {

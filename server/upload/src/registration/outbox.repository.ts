@@ -9,6 +9,11 @@ import type { Sql } from '../storage/sql.ts';
 export interface RegistrationOutbox {
   /** Marks a session complete and queues its registration, atomically. */
   completeAndEnqueue(uploadId: string, size: number): Promise<void>;
+  /**
+   * A session still in flight (created or uploading) becomes completed with its
+   * registration queued, in one statement; false when it was no longer in flight.
+   */
+  completeInFlightAndEnqueue(uploadId: string, size: number): Promise<boolean>;
   /** Queues a completed session (idempotent). */
   enqueue(uploadId: string): Promise<void>;
   /** Takes up to `limit` due entries for `leaseSeconds`, so that other instances skip them meanwhile. */
@@ -38,6 +43,21 @@ export class SqlRegistrationOutbox implements RegistrationOutbox {
        ON CONFLICT (upload_id) DO NOTHING`,
       [size, size, uploadId],
     );
+  }
+
+  async completeInFlightAndEnqueue(uploadId: string, size: number): Promise<boolean> {
+    const rows = await this.sql.all<{ id: string }>(
+      `WITH done AS (
+         UPDATE ${this.sessions} SET state = 'completed', size = ?, upload_offset = ?, updated_at = now(), completed_at = now()
+         WHERE id = ? AND state IN ('created', 'uploading') RETURNING id, file_id
+       ), queued AS (
+         INSERT INTO ${this.outbox} (upload_id) SELECT id FROM done WHERE file_id IS NULL
+         ON CONFLICT (upload_id) DO NOTHING
+       )
+       SELECT id FROM done`,
+      [size, size, uploadId],
+    );
+    return rows.length > 0;
   }
 
   async enqueue(uploadId: string): Promise<void> {

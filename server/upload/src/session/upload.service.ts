@@ -71,6 +71,16 @@ export class UploadService {
   }
 
   /**
+   * A direct multipart upload whose object the store has assembled: completed and queued
+   * for registration in one statement, as `finish` does for tus, so a crash between the
+   * two cannot leave a completed upload that nothing will register. False when it was no
+   * longer in flight (aborted or completed by another request).
+   */
+  completeAssembled(uploadId: string, size: number): Promise<boolean> {
+    return this.outbox.completeInFlightAndEnqueue(uploadId, size);
+  }
+
+  /**
    * The file of a completed upload, registering it if that has not happened yet. Returns
    * undefined when the files service cannot be reached right now (never throws for an
    * outage): the registration stays in the outbox and is retried with backoff.
