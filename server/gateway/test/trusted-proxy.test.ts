@@ -19,7 +19,6 @@ async function gatewayWith(env: Record<string, string>, t: { teardown(fn: () => 
     UPLOAD_URL: upstream.url,
     RATE_LIMIT_WINDOW_SECONDS: '3600',
     RATE_LIMIT_AUTH_MAX: '2',
-    REDIS_URL: undefined as unknown as string,
     LOG_LEVEL: 'silent',
     ...env,
   });
@@ -50,9 +49,10 @@ test('behind one trusted proxy, services see the public scheme, host and the cli
 test('behind one trusted proxy, each client has its own login budget, and a forged X-Forwarded-For entry does not reset it', async (t) => {
   const gateway = await gatewayWith({ TRUST_PROXY_HOPS: '1' }, t);
   const alice = fromProxy('203.0.113.10');
-  t.deepEqual([await login(gateway, alice), await login(gateway, alice)].map((s) => s !== 429), [true, true]);
+  t.not(await login(gateway, alice), 429);
+  t.not(await login(gateway, alice), 429);
   t.is(await login(gateway, alice), 429, 'the third login of one client in the window');
-  t.is(await login(gateway, fromProxy('203.0.113.10', `198.51.100.${Math.floor(Math.random() * 200)}`)), 429, 'a forged leftmost entry is still the same client');
+  t.is(await login(gateway, fromProxy('203.0.113.10', '198.51.100.1')), 429, 'a forged leftmost entry is still the same client');
   t.not(await login(gateway, fromProxy('203.0.113.11')), 429, 'another client behind the same proxy keeps its budget');
 });
 
