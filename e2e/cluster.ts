@@ -5,8 +5,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureServiceKeys, freePort } from '@govault/lib';
 import { ServiceProcess } from '@govault/lib/testing';
-
-export { ServiceProcess };
 import { ROOT, type Mode } from './system.ts';
 
 /**
@@ -116,6 +114,3 @@ async function startEmbeddedDb(dataDir: string): Promise<{ url: string; stop: ()
     },
   };
 }
-
-/** Re-exported for the tests and benchmarks that import it from here. */
-export { freePort } from '@govault/lib';

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import * as tus from 'tus-js-client';
-import { requireRealServices } from '@govault/lib/testing';
+import { freePort } from '@govault/lib';
+import { ServiceProcess, requireRealServices } from '@govault/lib/testing';
 import { rotateSigningKey } from '../server/auth/src/token/signing-keys.ts';
 import { postJson, registerAndLogin } from './client.ts';
-import { ServiceProcess, freePort, startCluster, type Cluster } from './cluster.ts';
+import { startCluster, type Cluster } from './cluster.ts';
 import { ROOT, availableModes } from './system.ts';
 
 /**

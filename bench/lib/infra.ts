@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '../../e2e/cluster.ts';
+import { freePort } from '@govault/lib';
 
 /**
  * The real servers a benchmark runs against, all on loopback: versitygw for S3 (the one

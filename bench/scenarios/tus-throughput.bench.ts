@@ -1,4 +1,4 @@
-import { InternalTokenIssuer } from '@govault/lib';
+import { InternalTokenIssuer, freePort } from '@govault/lib';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import * as tus from 'tus-js-client';
 import { registerAndLogin } from '../../e2e/client.ts';
-import { freePort, startCluster } from '../../e2e/cluster.ts';
+import { startCluster } from '../../e2e/cluster.ts';
 import { ensureTusd, s3Client, s3Env, startS3, type S3Endpoint } from '../lib/infra.ts';
 import { cpuSeconds, rssMiB, sampleRss } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';

@@ -104,7 +104,6 @@ async function startAuth(databaseUrl: string, keyDir: string): Promise<ServicePr
   return auth;
 }
 
-
 // --- clients -----------------------------------------------------------------------------
 
 export interface TestUser {

@@ -3,10 +3,10 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import test from 'ava';
 import jwt from 'jsonwebtoken';
-import { InternalTokenVerifier, createLogger, listen, type RunningServer } from '@govault/lib';
+import { InternalTokenVerifier, createLogger, freePort, listen, type RunningServer } from '@govault/lib';
 import { buildGatewayApp } from '../src/app.ts';
 import { gatewayConfigSchema } from '../src/config.ts';
-import { accessToken, keys, kid, publicKeyPem, standIn, unusedPort } from './support.ts';
+import { accessToken, keys, kid, publicKeyPem, standIn } from './support.ts';
 
 /**
  * The gateway against stand-in upstreams: real HTTP servers that record what reached
@@ -22,7 +22,7 @@ let auth: Awaited<ReturnType<typeof upstream>>;
 let files: Awaited<ReturnType<typeof upstream>>;
 let gateway: RunningServer;
 let base: string;
-const deadPort = await unusedPort();
+const deadPort = await freePort();
 
 test.before(async () => {
   auth = await upstream();
@@ -166,7 +166,7 @@ test.serial('a dead upstream answers 503 with Retry-After, after a bounded wait 
 });
 
 test.serial('an idempotent request waits for an upstream that comes back', async (t) => {
-  const port = await unusedPort();
+  const port = await freePort();
   const late = createServer((_req, res) => res.writeHead(200, { 'upload-offset': '42' }).end());
   const config = gatewayConfigSchema.parse({
     GATEWAY_PORT: '0',

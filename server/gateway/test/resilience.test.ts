@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { accessToken, metricValue, standIn, startGateway, unusedPort } from './support.ts';
+import { freePort } from '@govault/lib';
+import { accessToken, metricValue, standIn, startGateway } from './support.ts';
 
 /** Breakers, instance lists, timeouts and readiness, against stand-in upstreams that die and come back. */
 const asUser = () => ({ Authorization: `Bearer ${accessToken(randomUUID())}` });
@@ -60,7 +61,7 @@ test('several instances are served in turn, and a dead one is skipped while the 
   const auth = await standIn();
   const one = await standIn();
   const two = await standIn();
-  const deadPort = await unusedPort();
+  const deadPort = await freePort();
   const gateway = await startGateway({
     AUTH_URL: auth.url,
     FILES_URL: `${one.url}, ${two.url},http://127.0.0.1:${deadPort}`,

@@ -114,8 +114,6 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   };
 }
 
-export { freePort as unusedPort } from '@govault/lib';
-
 export async function metricValue(base: string, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const text = await (await fetch(`${base}/metrics`)).text();
   for (const line of text.split('\n')) {

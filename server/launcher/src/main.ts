@@ -109,7 +109,6 @@ async function assignPorts<T extends Record<string, number>>(wanted: T): Promise
   return assigned;
 }
 
-
 async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;

@@ -24,8 +24,8 @@ function minorCollector(): CollectGarbage {
  * rarely runs first: the limit is reached and V8 marks the whole heap. Proxying 1 GiB
  * took some 70 full collections, and perf showed more than half of the gateway's CPU in
  * marking and sweeping. A young collection every `everyBytes` frees the buffers while
- * they are still young; with the 1 MiB young generation of nodeFlagsFor it takes well
- * under a millisecond.
+ * they are still young; with the 1 MiB young generation of nodeFlagsFor each takes
+ * about a millisecond (V8 GC traces of the upload service: 370 in 385 ms).
  */
 export class BufferChurn {
   private sinceCollection = 0;

@@ -1,6 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.ts';
+import { InternalTokenIssuer } from './internal-token.ts';
+import { ensureServiceKeys } from './keys.ts';
 import { createS3Client } from './s3.ts';
 
 /**
@@ -43,12 +48,8 @@ export async function testDatabases<S extends Service>(services: S[]): Promise<R
 }
 
 export interface TestS3 {
-  endpoint: string;
   bucket: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  /** The same settings as a service's configuration takes them. */
+  /** The settings as a service's configuration takes them. */
   settings: S3Settings;
   /** The S3_* variables that put a service on this server. */
   env: Record<string, string>;
@@ -60,11 +61,7 @@ export function testS3(): TestS3 | undefined {
   if (S3_ENDPOINT && S3_BUCKET && S3_ACCESS_KEY_ID && S3_SECRET_ACCESS_KEY) {
     const region = process.env.S3_REGION ?? 'us-east-1';
     return {
-      endpoint: S3_ENDPOINT,
       bucket: S3_BUCKET,
-      region,
-      accessKeyId: S3_ACCESS_KEY_ID,
-      secretAccessKey: S3_SECRET_ACCESS_KEY,
       settings: {
         endpoint: S3_ENDPOINT,
         publicEndpoint: S3_ENDPOINT,
@@ -87,6 +84,16 @@ export function testS3(): TestS3 | undefined {
   return undefined;
 }
 
+/** Polls `check` until it holds or `timeoutMs` passes; answers its last result. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return check();
+}
+
 /** The bytes of one stored object, as a test compares them with what it uploaded. */
 export async function readTestObject(client: S3Client, bucket: string, key: string): Promise<Buffer> {
   const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -102,16 +109,11 @@ export async function openTestBucket(s3: TestS3): Promise<S3Client> {
   return client;
 }
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { InternalTokenIssuer } from './internal-token.ts';
-import { ensureServiceKeys } from './keys.ts';
-
 /** A fresh folder of service key pairs, and issuers that sign as each service. */
 export function testServiceKeys(): { dir: string; issuerFor(service: string): InternalTokenIssuer } {
   const dir = mkdtempSync(join(tmpdir(), 'govault-keys-'));
   ensureServiceKeys(dir);
   return { dir, issuerFor: (service) => InternalTokenIssuer.fromKeyDir(dir, service) };
 }
+
 export { ServiceProcess } from './service-process.ts';

@@ -7,7 +7,7 @@ import { ListPartsCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
 import { createLogger, freePort, listen, parseConfig } from '@govault/lib';
-import { openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -460,8 +460,7 @@ test.serial('disk: an upload completed while the files service is away is comple
     await files.close();
   });
   // No client request: the outbox worker alone retries, behind its circuit breaker.
-  const deadline = Date.now() + 30_000;
-  while ((await filesOf(u.uploadId)).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  await eventually(async () => (await filesOf(u.uploadId)).length > 0, 30_000, 200);
   t.is((await filesOf(u.uploadId)).length, 1, 'registered after files returns');
   const again = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
   t.is(again.body.fileId, (await filesOf(u.uploadId))[0].id, 'a repeated complete names that file');

@@ -10,7 +10,7 @@ import type Koa from 'koa';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
 import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
-import { openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
@@ -125,15 +125,6 @@ function upload(stack: Stack, userId: string, data: Buffer, options: Partial<tus
     });
     u.start();
   });
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return check();
 }
 
 const uploadIdOf = (url: string) => url.split('/').pop()!;
