@@ -14,3 +14,6 @@ export * from './service-app.ts';
 export * from './service-client.ts';
 export * from './validation.ts';
 export * from './buffer-churn.ts';
+export * from './email.ts';
+export * from './file-names.ts';
+export * from './routing.ts';

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, requireUser } from '@govault/lib';
+import { EXACT_ROUTING, parseBody, requireUser } from '@govault/lib';
 import { z } from 'zod';
 import type { SessionService } from './session.service.ts';
 import type { SigningKeyRing } from './signing-keys.ts';
@@ -13,7 +13,7 @@ const loginBody = z.strictObject({
 const refreshBody = z.strictObject({ refreshToken: z.string().min(1).max(512) });
 
 export function tokenRoutes(sessions: SessionService, keys: SigningKeyRing): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
 
   router.post('/api/auth/login', async (ctx) => {
     const { email, password } = parseBody(ctx, loginBody);

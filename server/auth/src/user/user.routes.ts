@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parseBody, parseQuery, requireUser, notFound } from '@govault/lib';
+import { EXACT_ROUTING, parseBody, parseQuery, requireUser, notFound } from '@govault/lib';
 import { z } from 'zod';
 import type { User } from './user.entity.ts';
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES } from './password-hasher.ts';
@@ -27,7 +27,7 @@ export function userView(user: User) {
 
 /** Public routes, reached through the gateway. */
 export function userRoutes(users: UserService): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
 
   router.post('/api/auth/register', async (ctx) => {
     const input = parseBody(ctx, registerBody);
@@ -44,7 +44,7 @@ export function userRoutes(users: UserService): Router {
 
 /** Lookups for the other services (files resolves share grantees by email or id). */
 export function internalUserRoutes(users: UserService): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
 
   router.get('/internal/users/:id', async (ctx) => {
     // A malformed id names no user: 404, as for any unknown id.

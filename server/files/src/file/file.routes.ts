@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import type { FileService } from './file.service.ts';
 import { fileName } from './names.ts';
@@ -26,7 +26,7 @@ export const jsonBody = () => bodyParser({ enableTypes: ['json'], jsonLimit: '64
 
 /** The user's file routes; the gateway has authenticated the user and bound them into the token. */
 export function fileRoutes(files: FileService, verifier: InternalTokenVerifier): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   // Per route rather than router.use(), so metrics and logs see the route's own pattern.
   const user = [requireInternalToken(verifier, ['gateway']), requireUser()];
 

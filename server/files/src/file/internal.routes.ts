@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import { isSafeStorageKey } from '../storage/object-storage.ts';
 import type { FileService } from './file.service.ts';
@@ -22,7 +22,7 @@ const registration = z.object({
 
 /** Service-to-service routes: never routed by the gateway; only the upload service may call. */
 export function internalRoutes(files: FileService, verifier: InternalTokenVerifier): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const fromUpload = requireInternalToken(verifier, ['upload']);
   const json = bodyParser({ enableTypes: ['json'] });
 

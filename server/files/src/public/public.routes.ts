@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parse, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, parse, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
 import { fileId } from '../file/file.routes.ts';
 import type { FileService } from '../file/file.service.ts';
 import { sendContent } from '../file/send-content.ts';
@@ -10,7 +10,7 @@ import { sendContent } from '../file/send-content.ts';
  * and unknown files are all the same 404.
  */
 export function publicRoutes(files: FileService, verifier: InternalTokenVerifier): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const gateway = requireInternalToken(verifier, ['gateway']);
 
   router.get('/api/public/files/:id', gateway, async (ctx) => {

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parse, parseBody, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, parse, parseBody, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import { jsonBody } from '../file/file.routes.ts';
 import type { ShareService } from './share.service.ts';
@@ -16,7 +16,7 @@ const fileParams = z.object({ id: z.uuid() });
 const shareParams = z.object({ id: z.uuid(), userId: z.uuid() });
 
 export function shareRoutes(shares: ShareService, verifier: InternalTokenVerifier): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const user = [requireInternalToken(verifier, ['gateway']), requireUser()];
 
   router.get('/api/files/:id/shares', ...user, async (ctx) => {

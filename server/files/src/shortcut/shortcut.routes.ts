@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { parse, parseBody, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, parse, parseBody, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import { jsonBody } from '../file/file.routes.ts';
 import { fileName } from '../file/names.ts';
@@ -9,7 +9,7 @@ const createBody = z.strictObject({ fileId: z.uuid(), name: fileName().optional(
 
 /** Shortcuts are listed by GET /api/files?view=shortcuts. */
 export function shortcutRoutes(shortcuts: ShortcutService, verifier: InternalTokenVerifier): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const user = [requireInternalToken(verifier, ['gateway']), requireUser()];
 
   router.post('/api/shortcuts', ...user, jsonBody(), async (ctx) => {

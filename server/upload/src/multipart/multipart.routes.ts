@@ -2,7 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { notFound, parse, parseBody, parseQuery, requireUser } from '@govault/lib';
+import { EXACT_ROUTING, notFound, parse, parseBody, parseQuery, requireUser } from '@govault/lib';
 import type { MultipartService } from './multipart.service.ts';
 import { MAX_PARTS } from './part-list.ts';
 
@@ -63,7 +63,7 @@ export function publicOrigin(ctx: Context): string {
 
 /** Uppy Companion's S3 multipart routes, so @uppy/aws-s3 with companionEndpoint works unchanged. */
 export function multipartRoutes(multipart: MultipartService): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const user = requireUser();
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '2mb' });
   const owner = (ctx: Context) => ctx.state.userId as string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { AppError, conflict, notFound, payloadTooLarge, validationFailed, type Logger } from '@govault/lib';
-import { contentTypeFrom, fileNameFrom } from '../session/file-name.ts';
+import { AppError, conflict, fileNameFrom, notFound, payloadTooLarge, validationFailed, type Logger } from '@govault/lib';
+import { contentTypeFrom } from '../session/file-name.ts';
 import type { UploadService } from '../session/upload.service.ts';
 import type { MultipartStore, MultipartTarget, PartSink } from './multipart-store.ts';
 import type { MultipartRepository, MultipartSession } from './multipart.repository.ts';

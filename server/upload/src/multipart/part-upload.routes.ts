@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { forbidden, notFound, payloadTooLarge } from '@govault/lib';
+import { EXACT_ROUTING, forbidden, notFound, payloadTooLarge } from '@govault/lib';
 import { PART_URL_PATH } from './disk-multipart-store.ts';
 import type { MultipartService } from './multipart.service.ts';
 import { parsePartNumber } from './multipart.routes.ts';
@@ -12,7 +12,7 @@ import type { PartUrlSigner } from './part-url-signer.ts';
  * it expires. Answers like S3's UploadPart: 200 with the part's ETag.
  */
 export function partUploadRoutes(multipart: MultipartService, signer: PartUrlSigner, maxUploadSize: number): Router {
-  const router = new Router();
+  const router = new Router(EXACT_ROUTING);
   const maxPartBytes = Math.min(MAX_PART_SIZE, maxUploadSize);
 
   router.put(`${PART_URL_PATH}/:uploadId/:partNumber`, async (ctx) => {

@@ -1,7 +1,7 @@
-import type { Logger } from '@govault/lib';
+import { fileNameFrom, type Logger } from '@govault/lib';
 import type { FileRegistry } from '../registration/file-registry.ts';
 import type { RegistrationOutbox } from '../registration/outbox.repository.ts';
-import { contentTypeFrom, fileNameFrom } from './file-name.ts';
+import { contentTypeFrom } from './file-name.ts';
 import type { UploadSession } from './upload-session.entity.ts';
 import type { UploadSessionRepository } from './upload-session.repository.ts';
 
