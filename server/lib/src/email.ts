@@ -7,5 +7,14 @@
  * address are the same address everywhere.
  */
 export function normalizeEmail(raw: string): string {
-  return raw.trim().normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');
+  // Repeated until nothing changes: trimming after a compatibility mapping can expose
+  // new edges (U+FE49 becomes a space and a combining mark), so one pass is not always
+  // a fixed point, and a key must be one.
+  let email = raw;
+  for (let pass = 0; pass < 4; pass++) {
+    const next = email.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+    if (next === email) break;
+    email = next;
+  }
+  return email;
 }

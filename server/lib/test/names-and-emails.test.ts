@@ -55,6 +55,7 @@ test('emails have one form: case, compatibility characters and the Kelvin sign f
 });
 
 test('normalising twice changes nothing', (t) => {
-  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), (raw) => normalizeEmail(normalizeEmail(raw)) === normalizeEmail(raw)), { numRuns: 2_000 });
+  t.is(normalizeEmail(normalizeEmail('\ufe49')), normalizeEmail('\ufe49'), 'a compatibility mapping that yields an edge space');
+  fc.assert(fc.property(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 40 })), (raw) => normalizeEmail(normalizeEmail(raw)) === normalizeEmail(raw)), { numRuns: 20_000 });
   t.pass();
 });
