@@ -107,6 +107,14 @@ test('known routes reach their service exactly; anything else is the JSON 404 at
     t.is(((await response.json()) as { error: { code: string } }).error.code, 'not_found', `${method} ${path}`);
   }
   t.is(seenFor(userId).length, known.length, 'nothing unknown reached a service');
+
+  // Part URLs are public in their exact form only: anything else under /parts needs a token.
+  const part = `/api/uploads/parts/${'c'.repeat(32)}/7?expires=1&signature=x`;
+  t.is((await fetch(`${gateway.base}${part}`, { method: 'PUT', body: 'x' })).status, 200);
+  t.is(upstream.seen.filter((s) => s.url === part).length, 1);
+  for (const path of ['/api/uploads/parts/not-an-id/7', `/api/uploads/parts/${'c'.repeat(32)}/x`, `/api/uploads/parts/${'C'.repeat(32)}/7`]) {
+    t.is((await fetch(`${gateway.base}${path}`, { method: 'PUT', body: 'x' })).status, 401, path);
+  }
 });
 
 /** The distinct `route` labels of the gateway's request counter. */

@@ -15,6 +15,8 @@ export interface ApiRoute {
   public?: boolean;
   /** Register, login, refresh: the stricter per-address budget. */
   credentials?: boolean;
+  /** Tighter forms for some parameters (a regular expression each); others are any one segment. */
+  params?: Record<string, string>;
 }
 
 /** A `:param` is one path segment; `.` and `..` are never one (a proxy in front may resolve them). */
@@ -40,8 +42,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { methods: ['GET'], pattern: `${MULTIPART}/:uploadId/batch`, upstream: 'upload' },
   { methods: ['GET'], pattern: `${MULTIPART}/:uploadId/:partNumber`, upstream: 'upload' },
   { methods: ['POST'], pattern: `${MULTIPART}/:uploadId/complete`, upstream: 'upload' },
-  // Embedded mode's self-signed part URLs: their signature authenticates them.
-  { methods: ['PUT'], pattern: '/api/uploads/parts/:uploadId/:partNumber', upstream: 'upload', public: true },
+  // Embedded mode's self-signed part URLs: their signature authenticates them, so only their exact form is public.
+  {
+    methods: ['PUT'],
+    pattern: '/api/uploads/parts/:uploadId/:partNumber',
+    upstream: 'upload',
+    public: true,
+    params: { uploadId: '[0-9a-f]{32}', partNumber: '\\d{1,5}' },
+  },
 
   { methods: ['GET'], pattern: '/api/files', upstream: 'files' },
   { methods: ['GET', 'PATCH', 'DELETE'], pattern: '/api/files/:id', upstream: 'files' },
@@ -56,11 +64,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { methods: ['GET'], pattern: '/api/public/files/:id/content', upstream: 'files', public: true },
 ];
 
-/** `/api/files/:id` → /^\/api\/files\/([^/]+)$/: case-sensitive, no trailing slash, static segments first. */
-function matcherOf(pattern: string): RegExp {
+/** `/api/files/:id` → /^\/api\/files\/([^/]+)$/: case-sensitive, no trailing slash. */
+function matcherOf({ pattern, params = {} }: ApiRoute): RegExp {
   const source = pattern
     .split('/')
-    .map((segment) => (segment.startsWith(':') ? PARAM : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .map((segment) => {
+      if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      return params[segment.slice(1)] ?? PARAM;
+    })
     .join('/');
   return new RegExp(`^${source}$`);
 }
@@ -69,7 +80,7 @@ function matcherOf(pattern: string): RegExp {
 // as in the services' routers: fewer parameters first.
 const MATCHERS = [...API_ROUTES]
   .sort((a, b) => paramCount(a.pattern) - paramCount(b.pattern))
-  .map((route) => ({ route, path: matcherOf(route.pattern) }));
+  .map((route) => ({ route, path: matcherOf(route) }));
 
 function paramCount(pattern: string): number {
   return pattern.split('/').filter((segment) => segment.startsWith(':')).length;
