@@ -20,6 +20,7 @@ import { corsPolicy } from './http/cors.ts';
 import { publicOrigin } from './http/public-origin.ts';
 import { knownRoutesOnly, routeName, routeOf } from './http/route-name.ts';
 import { webApp } from './http/web-app.ts';
+import { isCredentialRequest } from './proxy/routes.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
 import { rateLimit } from './rate-limit/rate-limit.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/rate-limit-store.ts';
@@ -76,7 +77,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
       store,
       general: { name: 'api', max: config.rateLimit.max, windowMs },
       credentials: { name: 'credentials', max: config.rateLimit.authMax, windowMs },
-      isCredentialRequest: (ctx) => routeOf(ctx)?.credentials === true,
+      isCredentialRequest: (ctx) => isCredentialRequest(routeOf(ctx), ctx.method),
       userOf: (ctx) => verifier.userOf(ctx),
       onLimited: (rule) => gatewayMetrics.rateLimited.inc({ rule: rule.name }),
       logger,

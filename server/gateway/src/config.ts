@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { env } from '@govault/lib';
+import { HOST_FORM } from './http/public-origin.ts';
 
 const urlList = z
   .string()
@@ -39,7 +40,7 @@ const hostList = z.preprocess(
     .string()
     .optional()
     .transform((v) => v?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'host[:port]')).optional()),
+    .pipe(z.array(z.string().regex(HOST_FORM, 'host[:port]')).optional()),
 );
 
 /** The edge: where clients reach the gateway, and the operator's port. */

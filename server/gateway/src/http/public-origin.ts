@@ -16,7 +16,7 @@ export interface PublicOriginOptions {
 }
 
 /** RFC 9110 §7.2 `Host = uri-host [ ":" port ]`, limited to names and IP literals: nothing that ends a URL's authority. */
-const HOST = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
+export const HOST_FORM = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
 
 /** The loopback names a browser on this machine may use for the gateway at `port`. */
 const loopbackHosts = (port: number) => [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
@@ -47,7 +47,7 @@ function chooseOrigin(ctx: Context, options: PublicOriginOptions): PublicOrigin 
   const port = ctx.req.socket.localPort ?? 0;
   const fallback = options.publicUrl ?? { proto: 'http', host: `localhost:${port}` };
   const host = ctx.host.toLowerCase();
-  if (!HOST.test(host)) return fallback;
+  if (!HOST_FORM.test(host)) return fallback;
   if (host === options.publicUrl?.host) return options.publicUrl;
   const allowed = options.publicHosts
     ? options.publicHosts.includes(host)

@@ -108,7 +108,7 @@ export function isPublicRoute(method: string, path: string): boolean {
   return apiRouteOf(method, path)?.public === true;
 }
 
-/** Register, login and refresh: the routes of the credential budget. */
-export function isCredentialRoute(method: string, path: string): boolean {
-  return apiRouteOf(method, path)?.credentials === true;
+/** Register, login and refresh (their own method: a plain OPTIONS to their path is no login). */
+export function isCredentialRequest(route: ApiRoute | undefined, method: string): boolean {
+  return route?.credentials === true && route.methods.includes(method);
 }
