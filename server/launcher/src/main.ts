@@ -33,7 +33,7 @@ try {
 async function run(): Promise<void> {
   const databaseUrls = await databases(config);
   const serviceUrl = (port: number) => `http://${config.host}:${port}`;
-  const publicHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
+  const publicHost = ['127.0.0.1', '0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const publicUrl = config.publicUrl ?? `http://${publicHost}:${ports.gateway}`;
   const sharedEnv: NodeJS.ProcessEnv = {
     ...process.env,
