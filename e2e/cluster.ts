@@ -26,6 +26,8 @@ export interface ClusterOptions {
 export interface Cluster {
   mode: Mode;
   baseUrl: string;
+  /** The gateway's operator port: its /metrics. */
+  gatewayMetricsUrl: string;
   dataDir: string;
   gateway: ServiceProcess;
   auth: ServiceProcess;
@@ -41,7 +43,8 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
   const dataDir = mkdtempSync(join(tmpdir(), `govault-cluster-${mode}-`));
   const keyDir = join(dataDir, 'keys');
   ensureServiceKeys(keyDir);
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, INTERNAL_KEY_DIR: keyDir, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', ...options.env };
+  // GATEWAY_METRICS_PORT 0: any further gateway a test starts from `env` takes a free operator port.
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, INTERNAL_KEY_DIR: keyDir, LOG_LEVEL: 'warn', BCRYPT_ROUNDS: '4', GATEWAY_METRICS_PORT: '0', ...options.env };
   const stops: Array<() => Promise<unknown>> = [];
 
   if (mode === 'embedded') {
@@ -52,7 +55,7 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
   }
 
   const uploadPorts = await Promise.all(Array.from({ length: options.uploadInstances ?? 1 }, () => freePort()));
-  const [gatewayPort, authPort, filesPort] = [await freePort(), await freePort(), await freePort()];
+  const [gatewayPort, authPort, filesPort, gatewayMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   Object.assign(env, {
     AUTH_URL: `http://127.0.0.1:${authPort}`,
     FILES_URL: `http://127.0.0.1:${filesPort}`,
@@ -63,6 +66,7 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
       ...env,
       [`${name.toUpperCase()}_PORT`]: String(port),
       ...(name === 'upload' ? { UPLOAD_URL: undefined } : {}),
+      ...(name === 'gateway' ? { GATEWAY_METRICS_PORT: String(gatewayMetricsPort) } : {}),
       ...options.serviceEnv?.[name],
     }, name === 'gateway' ? '/healthz' : '/readyz', ROOT, name);
 
@@ -83,7 +87,7 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
     await stop(); // a cluster that failed to start leaves no process behind
     throw err;
   }
-  return { mode, baseUrl: gateway.url, dataDir, gateway, auth, files, uploads, env, stop };
+  return { mode, baseUrl: gateway.url, gatewayMetricsUrl: `http://127.0.0.1:${gatewayMetricsPort}`, dataDir, gateway, auth, files, uploads, env, stop };
 }
 
 async function startEmbeddedDb(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {

@@ -22,7 +22,7 @@ const MiB = 1024 * 1024;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 async function metric(cluster: Cluster, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const text = await (await fetch(`${cluster.baseUrl}/metrics`)).text();
+  const text = await (await fetch(`${cluster.gatewayMetricsUrl}/metrics`)).text();
   const line = text
     .split('\n')
     .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));

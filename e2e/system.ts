@@ -12,7 +12,8 @@ export type Mode = 'embedded' | 'real';
 export interface RunningSystem {
   mode: Mode;
   baseUrl: string;
-  ports: { gateway: number; auth: number; upload: number; files: number };
+  /** gatewayMetrics: the gateway's operator port (/metrics). */
+  ports: { gateway: number; auth: number; upload: number; files: number; gatewayMetrics: number };
   output: string[];
   stop(): Promise<void>;
 }
@@ -48,6 +49,7 @@ export async function startSystem(mode: Mode, extraEnv: NodeJS.ProcessEnv = {}):
     AUTH_PORT: '0',
     UPLOAD_PORT: '0',
     FILES_PORT: '0',
+    GATEWAY_METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
     BCRYPT_ROUNDS: '4',
     ...extraEnv,

@@ -6,6 +6,7 @@ import {
   createMetrics,
   errorMiddleware,
   httpMetrics,
+  notFound,
   operationalRoutes,
   readPublicKeys,
   requestId,
@@ -16,8 +17,10 @@ import { JwksKeys } from './auth/jwks-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { gatewayAccessLog } from './http/access-log.ts';
 import { corsPolicy } from './http/cors.ts';
-import { routeName } from './http/route-name.ts';
+import { publicOrigin } from './http/public-origin.ts';
+import { knownRoutesOnly, routeName, routeOf } from './http/route-name.ts';
 import { webApp } from './http/web-app.ts';
+import { isCredentialRequest } from './proxy/routes.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
 import { rateLimit } from './rate-limit/rate-limit.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/rate-limit-store.ts';
@@ -27,7 +30,10 @@ import { upstreamChecks } from './upstream/readiness.ts';
 import { createUpstreamPools } from './upstream/upstream-pool.ts';
 
 export interface GatewayApp {
+  /** The public port: the API, the web app, /healthz and /readyz. */
   app: Koa;
+  /** The operator's port (GATEWAY_METRICS_PORT): /metrics, /healthz, /readyz. */
+  operatorApp: Koa;
   close(): Promise<void>;
 }
 
@@ -58,34 +64,55 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   app.silent = true;
   app.use(requestId());
   app.use(routeName());
+  app.use(publicOrigin({ publicUrl: config.publicUrl, publicHosts: config.publicHosts, trustProxy: config.trustProxyHops > 0 }));
   app.use(gatewayAccessLog(logger));
   app.use(helmet());
   app.use(corsPolicy(config.corsOrigins));
   app.use(httpMetrics(metrics));
   app.use(errorMiddleware(logger));
-  app.use(operationalRoutes(metrics.registry, readiness));
+  app.use(withoutMetrics(operationalRoutes(metrics.registry, readiness)));
   app.use(webApp());
   app.use(
     rateLimit({
       store,
       general: { name: 'api', max: config.rateLimit.max, windowMs },
       credentials: { name: 'credentials', max: config.rateLimit.authMax, windowMs },
+      isCredentialRequest: (ctx) => isCredentialRequest(routeOf(ctx), ctx.method),
       userOf: (ctx) => verifier.userOf(ctx),
       onLimited: (rule) => gatewayMetrics.rateLimited.inc({ rule: rule.name }),
       logger,
     }),
   );
   app.use(authenticate(verifier));
+  app.use(knownRoutesOnly());
   app.use(proxy.middleware());
+
+  const operatorApp = new Koa();
+  operatorApp.silent = true;
+  operatorApp.use(requestId());
+  operatorApp.use(errorMiddleware(logger));
+  operatorApp.use(operationalRoutes(metrics.registry, readiness));
+  operatorApp.use(() => {
+    throw notFound('route');
+  });
 
   return {
     app,
+    operatorApp,
     close: async () => {
       proxy.close();
       for (const pool of Object.values(pools)) pool.destroy();
       await store.close();
     },
   };
+}
+
+/**
+ * /metrics names every upstream instance and is megabytes long: it is the operator's,
+ * on GATEWAY_METRICS_PORT only. /healthz and /readyz stay here for load balancers.
+ */
+function withoutMetrics(operational: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) => (ctx.path === '/metrics' ? next() : operational(ctx, next));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { env } from '@govault/lib';
+import { HOST_FORM } from './http/public-origin.ts';
 
 const urlList = z
   .string()
@@ -15,6 +16,46 @@ const upstreamList = (fallback: string) =>
     .pipe(z.array(z.url()).min(1, 'needs at least one URL'));
 
 const count = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+
+/** PUBLIC_URL: an http(s) origin, nothing after it (every emitted URL appends its own path). */
+const publicUrl = env.optionalUrl().pipe(
+  z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const url = new URL(v);
+      if (url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+        ctx.addIssue({ code: 'custom', message: 'must be an origin only, like https://vault.example.com' });
+        return z.NEVER;
+      }
+      return { proto: url.protocol === 'https:' ? ('https' as const) : ('http' as const), host: url.host };
+    }),
+);
+
+/** PUBLIC_HOSTS: host[:port] values, as a browser sends them in Host. */
+const hostList = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .optional()
+    .transform((v) => v?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(HOST_FORM, 'host[:port]')).optional()),
+);
+
+/** The edge: where clients reach the gateway, and the operator's port. */
+const edgeVariables = {
+  /**
+   * The origin clients reach the gateway by (https://vault.example.com): the URLs the
+   * services emit start with it unless the request's Host is an allowed one. It wins over
+   * a trusted proxy's X-Forwarded-Host.
+   */
+  PUBLIC_URL: publicUrl,
+  /** Host values that keep their own origin; default: PUBLIC_URL's host and localhost, 127.0.0.1, [::1] at the gateway's port. */
+  PUBLIC_HOSTS: hostList,
+  /** /metrics (and /healthz, /readyz) for the operator, on HOST; never on the public port. 0: a free port. */
+  GATEWAY_METRICS_PORT: env.port(9080),
+};
 
 export const gatewayConfigSchema = z
   .object({
@@ -49,6 +90,7 @@ export const gatewayConfigSchema = z
     RATE_LIMIT_PREFIX: env.optionalString(),
     REDIS_URL: env.optionalUrl(),
     LOG_LEVEL: env.logLevel(),
+    ...edgeVariables,
   })
   .transform((v) => ({
     port: v.GATEWAY_PORT,
@@ -68,6 +110,9 @@ export const gatewayConfigSchema = z
       redisUrl: v.REDIS_URL,
     },
     logLevel: v.LOG_LEVEL,
+    publicUrl: v.PUBLIC_URL,
+    publicHosts: v.PUBLIC_HOSTS,
+    metricsPort: v.GATEWAY_METRICS_PORT,
   }));
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -4,7 +4,8 @@ import { gatewayConfigSchema } from './config.ts';
 
 const config = loadConfigOrExit(gatewayConfigSchema);
 const logger = createLogger('gateway', config.logLevel);
-const { app, close } = buildGatewayApp(config, logger);
+const { app, operatorApp, close } = buildGatewayApp(config, logger);
 const running = await listen(app, config.host, config.port);
-logger.info({ port: running.port }, 'gateway listening');
-onShutdown(logger, running, [close]);
+const operator = await listen(operatorApp, config.host, config.metricsPort);
+logger.info({ port: running.port, metricsPort: operator.port }, 'gateway listening');
+onShutdown(logger, running, [operator.close, close]);

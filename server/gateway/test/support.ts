@@ -89,6 +89,8 @@ export function accessToken(userId: string, overrides: jwt.SignOptions = {}) {
 export interface TestGateway {
   base: string;
   port: number;
+  /** The operator's listener (GATEWAY_METRICS_PORT): /metrics. */
+  metricsBase: string;
   built: GatewayApp;
   logLines: Array<Record<string, unknown>>;
   close(): Promise<void>;
@@ -101,21 +103,32 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
   const built = buildGatewayApp(config, logger);
   const running: RunningServer = await listen(built.app, '127.0.0.1', 0);
+  const operator: RunningServer = await listen(built.operatorApp, '127.0.0.1', 0);
+  const base = `http://127.0.0.1:${running.port}`;
+  const metricsBase = `http://127.0.0.1:${operator.port}`;
+  metricsBaseOf.set(base, metricsBase);
   return {
-    base: `http://127.0.0.1:${running.port}`,
+    base,
     port: running.port,
+    metricsBase,
     built,
     logLines,
     close: async () => {
+      metricsBaseOf.delete(base);
       running.server.closeAllConnections();
-      await running.close();
+      operator.server.closeAllConnections();
+      await Promise.all([running.close(), operator.close()]);
       await built.close();
     },
   };
 }
 
+/** The public base of each running test gateway → its metrics listener. */
+const metricsBaseOf = new Map<string, string>();
+
+/** A metric of a test gateway, given its public base (read from its metrics port) or a metrics base. */
 export async function metricValue(base: string, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await (await fetch(`${metricsBaseOf.get(base) ?? base}/metrics`)).text();
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.split(' ').at(-1));

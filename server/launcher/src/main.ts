@@ -33,12 +33,16 @@ try {
 async function run(): Promise<void> {
   const databaseUrls = await databases(config);
   const serviceUrl = (port: number) => `http://${config.host}:${port}`;
+  const publicHost = ['127.0.0.1', '0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const publicUrl = config.publicUrl ?? `http://${publicHost}:${ports.gateway}`;
   const sharedEnv: NodeJS.ProcessEnv = {
     ...process.env,
     HOST: config.host,
     DATA_DIR: config.dataDir,
     INTERNAL_KEY_DIR: keyDir,
     GATEWAY_PORT: String(ports.gateway),
+    GATEWAY_METRICS_PORT: String(ports.gatewayMetrics),
+    PUBLIC_URL: publicUrl,
     AUTH_PORT: String(ports.auth),
     UPLOAD_PORT: String(ports.upload),
     FILES_PORT: String(ports.files),
@@ -54,8 +58,8 @@ async function run(): Promise<void> {
   await Promise.all((['auth', 'files', 'upload'] as const).map((s) => waitUntilReady(s, serviceUrl(ports[s]))));
   startProcess('gateway', entry('gateway'), sharedEnv);
   await waitUntilReady('gateway', serviceUrl(ports.gateway));
-  const publicHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
-  log(`GoVault is up: http://${publicHost}:${ports.gateway}  ${JSON.stringify({ ready: true, ports })}`);
+  log(`gateway metrics (operator only): ${serviceUrl(ports.gatewayMetrics)}/metrics`);
+  log(`GoVault is up: ${publicUrl}  ${JSON.stringify({ ready: true, ports })}`);
 }
 
 function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ManagedProcess {

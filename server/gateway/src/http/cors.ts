@@ -1,5 +1,6 @@
 import cors from '@koa/cors';
 import type { Context } from 'koa';
+import { originOf } from './public-origin.ts';
 
 /** What browsers may read from our answers: tus progress, upload ids, direct-upload ETags. */
 export const EXPOSED_HEADERS = [
@@ -39,12 +40,16 @@ const ALLOWED_HEADERS = [
   'Upload-Checksum',
 ];
 
-/** Same origin always (a browser sends no Origin then, or our own); other origins only from CORS_ORIGINS. */
+/**
+ * Same origin always (a browser sends no Origin then, or our own: the origin chosen for
+ * the request, never one its Host names alone); other origins only from CORS_ORIGINS.
+ */
 export function corsPolicy(allowedOrigins: string[]) {
   return cors({
     origin: (ctx: Context) => {
       const origin = ctx.get('origin');
-      const own = `${ctx.protocol}://${ctx.host}`;
+      const { proto, host } = originOf(ctx);
+      const own = `${proto}://${host}`;
       return origin === own || allowedOrigins.includes(origin) ? origin : '';
     },
     allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

@@ -1,27 +1,38 @@
 import type { Context, Next } from 'koa';
+import { notFound } from '@govault/lib';
+import { apiRouteOf, type ApiRoute } from '../proxy/routes.ts';
 
-/** Path segments that are part of route patterns; anything else is a parameter (an id, a key). */
-const STATIC_SEGMENTS = new Set([
-  'api', 'auth', 'register', 'login', 'refresh', 'logout', 'me', 'jwks.json',
-  'uploads', 'tus', 's3', 'multipart', 'batch', 'complete', 'parts',
-  'files', 'content', 'restore', 'permanent', 'shares', 'shortcuts', 'public',
-  'healthz', 'readyz', 'metrics',
-]);
+/** The gateway's own answers, outside the API. */
+const OWN_PATHS = new Set(['/', '/index.html', '/healthz', '/readyz']);
 
-/** `/api/files/4f0c…/content` → `/api/files/:id/content`: bounded labels for metrics and logs. */
-export function routePattern(path: string): string {
-  if (path === '/' || path === '/index.html') return path;
-  if (!path.startsWith('/api/') && !['/healthz', '/readyz', '/metrics'].includes(path)) return 'unmatched';
-  return path
-    .split('/')
-    .map((segment, i) => (i === 0 || STATIC_SEGMENTS.has(segment) ? segment : ':id'))
-    .join('/');
-}
+/** Every path that is not a known route: one label, so made-up paths cannot grow the metrics. */
+export const UNMATCHED = 'unmatched';
 
-/** Names the route early, so that the access log and the metrics label it even when a later step refuses it. */
+/**
+ * Finds the request's route once, early, so that the access log and the metrics label
+ * it even when a later step refuses it, and the later steps ask `routeOf(ctx)`.
+ * `/api/files/4f0c…/content` → `/api/files/:id/content`; anything unknown → `unmatched`.
+ */
 export function routeName() {
   return async (ctx: Context, next: Next) => {
-    ctx.state.routeName = routePattern(ctx.path);
+    const route = apiRouteOf(ctx.method, ctx.path);
+    ctx.state.apiRoute = route;
+    ctx.state.routeName = OWN_PATHS.has(ctx.path) ? ctx.path : (route?.pattern ?? UNMATCHED);
+    await next();
+  };
+}
+
+export function routeOf(ctx: Context): ApiRoute | undefined {
+  return ctx.state.apiRoute as ApiRoute | undefined;
+}
+
+/**
+ * The JSON 404 for anything that is not exactly a known route, before the proxy: such a
+ * request never reaches a service, which could answer it under another route's rules.
+ */
+export function knownRoutesOnly() {
+  return async (ctx: Context, next: Next) => {
+    if (!routeOf(ctx)) throw notFound('route');
     await next();
   };
 }

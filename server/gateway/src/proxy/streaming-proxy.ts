@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { bufferChurn, notFound, upstreamUnavailable, type InternalTokenIssuer, type Logger } from '@govault/lib';
 import type { UpstreamName } from '../config.ts';
 import { UpstreamFailure, isUnreachable, type UpstreamInstance, type UpstreamPool, type UpstreamPools } from '../upstream/upstream-pool.ts';
+import { originOf } from '../http/public-origin.ts';
 import { requestHeadersFor, responseHeadersFrom } from './forward-headers.ts';
 import { upstreamFor } from './routes.ts';
 
@@ -89,8 +90,9 @@ export class StreamingProxy {
         requestId: ctx.state.requestId,
         // The request id travels in X-Request-Id; leaving it out of the token lets tokens be reused.
         internalToken: this.issuer.issue(name, { userId: ctx.state.userId }),
-        forwardedHost: ctx.host,
-        forwardedProto: ctx.protocol,
+        // The origin the gateway chose (PUBLIC_URL, an allowed Host, a trusted proxy's), never a client's Host.
+        forwardedHost: originOf(ctx).host,
+        forwardedProto: originOf(ctx).proto,
         clientIp: ctx.ip,
       });
       const client = new ClientEnd(ctx.res);

@@ -14,13 +14,13 @@ export interface RateLimitOptions {
   general: RateLimitRule;
   /** Register, login and refresh: stricter, always per client IP. */
   credentials: RateLimitRule;
+  /** Whether the request is exactly one of the credential routes (another spelling is not: it reaches no service). */
+  isCredentialRequest(ctx: Context): boolean;
   /** The verified user of the request, if any. */
   userOf(ctx: Context): Promise<string | undefined>;
   onLimited(rule: RateLimitRule): void;
   logger: Logger;
 }
-
-const CREDENTIAL_ROUTES = /^\/api\/auth\/(login|register|refresh)$/;
 
 /**
  * Fixed-window rate limit with the `RateLimit-*` headers of the IETF draft
@@ -31,7 +31,7 @@ const CREDENTIAL_ROUTES = /^\/api\/auth\/(login|register|refresh)$/;
 export function rateLimit(options: RateLimitOptions) {
   let lastWarning = 0;
   return async (ctx: Context, next: Next) => {
-    const credentials = ctx.method === 'POST' && CREDENTIAL_ROUTES.test(ctx.path);
+    const credentials = options.isCredentialRequest(ctx);
     const rule = credentials ? options.credentials : options.general;
     const user = credentials ? undefined : await options.userOf(ctx).catch(() => undefined);
     const key = `${rule.name}:${user ? `user:${user}` : `ip:${ctx.ip}`}`;
