@@ -84,6 +84,16 @@ for (const mode of availableModes()) {
     );
     t.like(await getJson(`${base}/api/files/${fileId}`, danaUser.auth), { status: 200, body: { role: 'editor' } });
 
+    // A grant by email answers to that address: change it, withdraw it.
+    const byAddress = `${shares}/${encodeURIComponent(dana)}`;
+    const send = (method: string, body?: unknown) =>
+      fetch(byAddress, { method, headers: { ...alice.auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const changed = await send('PUT', { role: 'viewer' });
+    t.is(changed.status, 200);
+    t.like(await changed.json(), { userId: danaUser.id, email: dana, role: 'viewer' });
+    t.is((await send('DELETE')).status, 204);
+    t.is((await getJson(`${base}/api/files/${fileId}`, danaUser.auth)).status, 404);
+
     // The attack of the report: a public link's owner id, then a share by that id.
     t.is((await fetch(`${base}/api/files/${fileId}`, { method: 'PATCH', headers: { ...alice.auth, 'content-type': 'application/json' }, body: '{"visibility":"public"}' })).status, 200);
     const toMallory: unknown[] = [];
