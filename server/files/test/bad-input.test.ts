@@ -149,3 +149,37 @@ test('an upper-case UUID names the same file, user and shortcut as its lower-cas
   t.is((await call(h, bob.id, `/api/shortcuts/${shortcut.body.shortcut.id.toUpperCase()}`, { method: 'DELETE' })).status, 204);
   t.is((await call(h, alice.id, `/api/files/${own.id}/shares/${bob.id.toUpperCase()}`, { method: 'DELETE' })).status, 204);
 });
+
+test("the upload service's registration: NUL, lone surrogates and huge sizes are 400; an upper-case owner id is the same owner", async (t) => {
+  const register = (fields: Record<string, unknown>, rawBody?: string) => {
+    const uploadId = randomUUID().replaceAll('-', '');
+    const body = rawBody ?? JSON.stringify({ uploadId, ownerId: alice.id, name: 'r.txt', size: 1, contentType: 'text/plain', storageKey: uploadId, ...fields });
+    return fetch(`${h.files.url}/internal/files`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-internal-token': h.keys.issuerFor('upload').issue('files') },
+      body,
+    });
+  };
+  const bad: Array<Record<string, unknown>> = [
+    { uploadId: 'a\u0000b' },
+    { uploadId: '' },
+    { contentType: 'text/plain\u0000' },
+    { contentType: '\ud800' },
+    { checksum: 'sha256 \udc00' },
+    { size: 2 ** 53 },
+    { size: -1 },
+    { size: 1.5 },
+    { size: '1' },
+    { ownerId: `{${alice.id}}` },
+    { storageKey: '../x' },
+  ];
+  for (const fields of bad) t.is((await register(fields)).status, 400, JSON.stringify(fields));
+  t.is((await register({}, '{"size": 1e400}')).status, 400);
+
+  const uploadId = randomUUID().replaceAll('-', '');
+  const upper = { uploadId, storageKey: uploadId, ownerId: alice.id.toUpperCase() };
+  const first = await register(upper);
+  t.is(first.status, 201);
+  t.like(await first.json(), { ownerId: alice.id });
+  t.is((await register(upper)).status, 200, 'the retry of the same registration is the same file');
+});
