@@ -6,7 +6,8 @@ import { availableModes, startSystem } from './system.ts';
 
 /**
  * Sharing and public links through the real gateway, exactly as `npm start` runs: share
- * by email (files asks auth), the 404-not-403 rule for a stranger, anonymous public links.
+ * by email (an invitation, claimed when Bob shows up), the 404-not-403 rule for a
+ * stranger, anonymous public links.
  */
 function upload(baseUrl: string, user: TestUser, name: string, bytes: Buffer): Promise<string> {
   let fileId: string | undefined;
@@ -45,10 +46,11 @@ for (const mode of availableModes()) {
     const fileId = await upload(base, alice, name, bytes);
     const file = `${base}/api/files/${fileId}`;
 
-    // Alice shares with Bob by email: files looks Bob up through auth.
+    // Alice shares with Bob by email: an invitation, the same whether or not Bob has an
+    // account; Bob's next request makes it his share.
     const granted = await postJson(`${file}/shares`, { email: bob.email, role: 'viewer' }, alice.auth);
     t.is(granted.status, 201);
-    t.like(granted.body, { userId: bob.id, email: bob.email, role: 'viewer' });
+    t.like(granted.body, { userId: null, email: bob.email, role: 'viewer', status: 'pending' });
     const shared = await getJson<{ items: Array<{ id: string; role: string; name: string }> }>(`${base}/api/files?view=shared`, bob.auth);
     t.deepEqual(shared.body.items.map((f) => [f.id, f.role, f.name]), [[fileId, 'viewer', name]]);
     const bobDownload = await fetch(`${file}/content`, { headers: bob.auth });
@@ -72,6 +74,7 @@ for (const mode of availableModes()) {
     // Public: anonymous metadata and bytes (S3 mode: through a presigned redirect).
     const anonymous = await getJson<{ id: string; role: string; name: string }>(`${base}/api/public/files/${fileId}`);
     t.like(anonymous, { status: 200, body: { id: fileId, role: 'public', name } });
+    t.false(JSON.stringify(anonymous.body).includes(alice.id), 'a public link names no owner');
     const anonymousDownload = await fetch(`${base}/api/public/files/${fileId}/content`);
     t.is(anonymousDownload.status, 200);
     t.is(await anonymousDownload.text(), bytes.toString());

@@ -21,6 +21,8 @@ import { fileRoutes } from './file/file.routes.ts';
 import { FileService } from './file/file.service.ts';
 import { internalRoutes } from './file/internal.routes.ts';
 import { publicRoutes } from './public/public.routes.ts';
+import { InvitationClaims } from './share/invitation-claims.ts';
+import { MikroOrmInvitationRepository } from './share/invitation.repository.ts';
 import { MikroOrmShareRepository } from './share/share.repository.ts';
 import { shareRoutes } from './share/share.routes.ts';
 import { ShareService } from './share/share.service.ts';
@@ -56,10 +58,13 @@ export async function buildFilesApp(config: FilesConfig, logger: Logger): Promis
   const auth = new ServiceClient('auth', config.authUrl, InternalTokenIssuer.fromKeyDir(config.keyDir, 'files'), {
     onBreakerChange: (open) => breakerOpen.set({ upstream: 'auth' }, open ? 1 : 0),
   });
+  const users = new AuthUserDirectory(auth);
   const fileRepository = new MikroOrmFileRepository(orm);
+  const invitations = new MikroOrmInvitationRepository(orm);
+  const claims = new InvitationClaims(invitations, users, logger);
   const reaper = new ObjectReaper(new MikroOrmObjectDeletionRepository(orm), storage.store, logger);
-  const files = new FileService(fileRepository, storage.store, reaper);
-  const shares = new ShareService(files, new MikroOrmShareRepository(orm), new AuthUserDirectory(auth));
+  const files = new FileService(fileRepository, storage.store, reaper, claims);
+  const shares = new ShareService(files, new MikroOrmShareRepository(orm), invitations, claims, users);
   const shortcuts = new ShortcutService(files, new MikroOrmShortcutRepository(orm));
   const housekeeping = new Housekeeping(
     fileRepository,

@@ -14,7 +14,10 @@ export const filesConfigSchema = z
       INTERNAL_KEY_DIR: z.string().min(1),
       DATA_DIR: z.string().min(1).default('.data'),
       STORAGE_DIR: env.optionalString(),
-      DOWNLOAD_URL_TTL_SECONDS: env.seconds(300).pipe(z.number().max(MAX_PRESIGN_SECONDS)),
+      // A presigned URL cannot be revoked: it works until it expires, whatever happens to
+      // the file or the caller's access after it was issued. So it lives just long enough
+      // for a client to follow the redirect.
+      DOWNLOAD_URL_TTL_SECONDS: env.seconds(60).pipe(z.number().max(MAX_PRESIGN_SECONDS)),
       AUTH_URL: env.url().default('http://127.0.0.1:8081'),
       TRASH_RETENTION_SECONDS: env.seconds(30 * 24 * 3600),
       HOUSEKEEPING_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),

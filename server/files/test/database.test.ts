@@ -1,7 +1,10 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createLogger, migrate } from '@govault/lib';
+import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, fileNameProblem, migrate } from '@govault/lib';
 import { testDatabase, type TestDatabase } from '@govault/lib/testing';
 import pg from 'pg';
 import { listSql, type FileListQuery } from '../src/index.ts';
@@ -10,12 +13,12 @@ import { listSql, type FileListQuery } from '../src/index.ts';
  * Integrity that does not depend on the service: SQL written straight to PostgreSQL, and
  * the plans of the list queries (EXPLAIN) on 100 and on 100,000 files.
  */
+const migrationsDir = fileURLToPath(new URL('../../../migrations/files', import.meta.url));
 let db: TestDatabase;
 let sql: pg.Pool;
 
 test.before(async () => {
   db = await testDatabase('files');
-  const migrationsDir = fileURLToPath(new URL('../../../migrations/files', import.meta.url));
   await migrate({ url: db.url, schema: 'files', migrationsDir }, createLogger('files', 'silent'));
   sql = new pg.Pool({ connectionString: db.url, max: 4 });
 });
@@ -74,6 +77,73 @@ test('PostgreSQL refuses a second shortcut to one file, a shortcut to no file, a
     t.deepEqual(await refusal(insertFile(owner, name)), { code: '23514', constraint: 'files_name_valid' }, JSON.stringify(name));
   }
   t.deepEqual(await refusal(sql.query(`UPDATE files.files SET visibility = 'secret' WHERE id = $1`, [file])), { code: '23514', constraint: 'files_visibility_check' });
+});
+
+test.serial('PostgreSQL refuses file and shortcut names with bidi controls or nothing visible', async (t) => {
+  const owner = randomUUID();
+  const file = await insertFile(owner);
+  for (const name of ['invoice\u202Efdp.exe', '\u2066a\u2069', 'a\u200F', '\u200B', '\u200B\u2060\uFEFF', ' ', '\u00A0\u3000', '\u0301', '\u3164', '\u{E0020}']) {
+    t.deepEqual(await refusal(insertFile(owner, name)), { code: '23514', constraint: 'files_name_valid' }, JSON.stringify(name));
+    t.deepEqual(
+      await refusal(sql.query(`INSERT INTO files.shortcuts (id, user_id, file_id, name, created_at) VALUES ($1, $2, $3, $4, now())`, [randomUUID(), owner, file, name])),
+      { code: '23514', constraint: 'shortcuts_name_valid' },
+      JSON.stringify(name),
+    );
+  }
+  await insertFile(owner, 'e\u0301 \u200B tab.txt');
+});
+
+test.serial("the database's name check is never stricter than the service's: every character it refuses, the lib refuses", async (t) => {
+  // The SQL names only characters of the BMP and of plane 14 (tags, variation selectors).
+  const { rows } = await sql.query<{ cp: number }>(
+    `SELECT cp FROM (SELECT generate_series(1, 65535) AS cp UNION ALL SELECT generate_series(917504, 921599)) c
+      WHERE (cp < 55296 OR cp > 57343) AND NOT files.valid_file_name(chr(cp))`,
+  );
+  t.true(rows.length > 100);
+  const acceptedByLib = rows.map((r) => r.cp).filter((cp) => fileNameProblem(String.fromCodePoint(cp)) === undefined);
+  t.deepEqual(acceptedByLib.map((cp) => cp.toString(16)), []);
+});
+
+test.serial('the migration to the stricter rule renames stored deceptive names instead of failing', async (t) => {
+  const schema = `files_legacy_${randomUUID().replaceAll('-', '')}`;
+  t.teardown(() => sql.query(`DROP SCHEMA ${schema} CASCADE`));
+  const before = mkdtempSync(join(tmpdir(), 'govault-migrations-'));
+  for (const name of readdirSync(migrationsDir).filter((n) => n < '004')) copyFileSync(join(migrationsDir, name), join(before, name));
+  const logger = createLogger('files', 'silent');
+  await migrate({ url: db.url, schema, migrationsDir: before }, logger);
+
+  const owner = randomUUID();
+  const stored = { 'invoice\u202Efdp.exe': 'invoicefdp.exe', '\u200B': 'untitled', ' \u202E ': 'untitled', '\u2066\u2069': 'untitled', 'ok.txt': 'ok.txt' };
+  const ids: Record<string, string> = {};
+  for (const name of Object.keys(stored)) {
+    const id = randomUUID();
+    ids[name] = id;
+    await sql.query(
+      `INSERT INTO ${schema}.files (id, owner_id, upload_id, name, size, content_type, storage_key, created_at, updated_at)
+       VALUES ($1, $2, $4, $3, 1, 'text/plain', $4, now(), now())`,
+      [id, owner, name, `up-${id}`],
+    );
+    await sql.query(`INSERT INTO ${schema}.shortcuts (id, user_id, file_id, name, created_at) VALUES ($1, $2, $1, $3, now())`, [id, owner, name]);
+  }
+
+  t.deepEqual(await migrate({ url: db.url, schema, migrationsDir }, logger), readdirSync(migrationsDir).filter((n) => n >= '004'));
+  for (const [name, expected] of Object.entries(stored)) {
+    const { rows } = await sql.query(`SELECT f.name AS file, s.name AS shortcut FROM ${schema}.files f JOIN ${schema}.shortcuts s ON s.id = f.id WHERE f.id = $1`, [ids[name]]);
+    t.deepEqual(rows[0], { file: expected, shortcut: expected }, JSON.stringify(name));
+  }
+});
+
+test('PostgreSQL keeps one invitation per file and address, with a valid role, for the real owner', async (t) => {
+  const owner = randomUUID();
+  const file = await insertFile(owner);
+  const invite = (ownerId: string, email: string, role = 'viewer') =>
+    sql.query(`INSERT INTO files.invitations (file_id, owner_id, email, role, created_at, updated_at) VALUES ($1, $2, $3, $4, now(), now())`, [file, ownerId, email, role]);
+  await invite(owner, 'dana@example.test');
+  t.deepEqual(await refusal(invite(owner, 'dana@example.test', 'editor')), { code: '23505', constraint: 'invitations_pkey' });
+  t.deepEqual(await refusal(invite(owner, 'erin@example.test', 'owner')), { code: '23514', constraint: 'invitations_role_valid' });
+  t.deepEqual(await refusal(invite(randomUUID(), 'erin@example.test')), { code: '23503', constraint: 'invitations_file_owner_fk' });
+  await sql.query('DELETE FROM files.files WHERE id = $1', [file]);
+  t.is((await sql.query('SELECT 1 FROM files.invitations WHERE file_id = $1', [file])).rowCount, 0, 'gone with the file');
 });
 
 test('deleting a file removes its shares and shortcuts with it; the owner of a shared file cannot be rewritten', async (t) => {

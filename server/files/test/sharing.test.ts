@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { normalizeEmail } from '@govault/lib';
 import { openTestBucket, testS3 } from '@govault/lib/testing';
 import type { FileView, ShortcutItem } from '../src/index.ts';
 import { call, createUser, json, listAll, newFile, startHarness, type ErrorBody, type Harness, type TestUser } from './support.ts';
@@ -25,22 +26,44 @@ const ids = (items: Array<{ id: string }>) => items.map((i) => i.id);
 
 // --- sharing ---------------------------------------------------------------------------
 
+interface ShareItem {
+  userId: string | null;
+  email: string | null;
+  displayName: string | null;
+  role: string;
+  status: string;
+}
+
 test('the owner shares by email or id, changes the role, lists and revokes; the grantee sees the file in view=shared', async (t) => {
+  // A user of this test alone: any request of the invitee claims the invitation.
+  const bob = await createUser(h, 'Bob');
   const file = await newFile(h, alice.id, { name: 'plan.txt' });
   const byEmail = await json(call(h, alice.id, `/api/files/${file.id}/shares`, { method: 'POST', body: { email: bob.email.toUpperCase(), role: 'viewer' } }));
   t.is(byEmail.status, 201);
-  t.like(byEmail.body, { userId: bob.id, email: bob.email, displayName: 'Bob', role: 'viewer' });
-  t.is((await call(h, alice.id, `/api/files/${file.id}/shares`, { method: 'POST', body: { userId: carol.id, role: 'editor' } })).status, 201);
+  t.deepEqual(
+    { ...(byEmail.body as object), createdAt: 0 },
+    { userId: null, email: normalizeEmail(bob.email), displayName: null, role: 'viewer', status: 'pending', createdAt: 0 },
+    'an invitation, whether or not the address is registered',
+  );
+  const byId = await json(call(h, alice.id, `/api/files/${file.id}/shares`, { method: 'POST', body: { userId: carol.id, role: 'editor' } }));
+  t.like(byId, { status: 201, body: { userId: carol.id, email: null, displayName: null, role: 'editor', status: 'active' } });
 
-  const list = await json<{ items: Array<{ userId: string; role: string; email: string }> }>(call(h, alice.id, `/api/files/${file.id}/shares`));
-  t.deepEqual(list.body.items.map((s) => [s.userId, s.role, s.email]), [[bob.id, 'viewer', bob.email], [carol.id, 'editor', carol.email]]);
+  const list = async () => (await json<{ items: ShareItem[] }>(call(h, alice.id, `/api/files/${file.id}/shares`))).body.items;
+  t.deepEqual((await list()).map((s) => [s.userId, s.email, s.role, s.status]), [
+    [null, normalizeEmail(bob.email), 'viewer', 'pending'],
+    [carol.id, null, 'editor', 'active'],
+  ]);
 
-  // Other tests share with Bob at the same time: look at this file only.
+  // Bob shows up: the invitation becomes his share.
   const mine = async () => (await listAll(h, bob.id, 'view=shared')).flat().filter((f) => f.id === file.id);
   t.deepEqual((await mine()).map((f) => [f.id, f.role]), [[file.id, 'viewer']]);
+  t.deepEqual((await list()).map((s) => [s.userId, s.email, s.role, s.status]), [
+    [carol.id, null, 'editor', 'active'],
+    [bob.id, normalizeEmail(bob.email), 'viewer', 'active'],
+  ]);
 
   const changed = await json(call(h, alice.id, `/api/files/${file.id}/shares/${bob.id}`, { method: 'PUT', body: { role: 'editor' } }));
-  t.like(changed, { status: 200, body: { userId: bob.id, role: 'editor' } });
+  t.like(changed, { status: 200, body: { userId: bob.id, role: 'editor', status: 'active' } });
   t.like((await json(call(h, bob.id, `/api/files/${file.id}`))).body, { role: 'editor' });
 
   t.is((await call(h, alice.id, `/api/files/${file.id}/shares/${bob.id}`, { method: 'DELETE' })).status, 204);
@@ -50,15 +73,16 @@ test('the owner shares by email or id, changes the role, lists and revokes; the 
   t.is((await call(h, alice.id, `/api/files/${file.id}/shares/${bob.id}`, { method: 'PUT', body: { role: 'viewer' } })).status, 404);
 });
 
-test('sharing refuses the owner, unknown users and a second share for the same user', async (t) => {
+test('sharing refuses the owner by id, unknown user ids and a second grant to the same user or address', async (t) => {
   const file = await newFile(h, alice.id);
   const share = (body: unknown) => json<ErrorBody>(call(h, alice.id, `/api/files/${file.id}/shares`, { method: 'POST', body }));
   t.like(await share({ userId: alice.id, role: 'viewer' }), { status: 400, body: { error: { code: 'validation_failed' } } });
-  t.like(await share({ email: alice.email, role: 'viewer' }), { status: 400 });
-  t.like(await share({ email: `nobody-${randomUUID()}@example.test`, role: 'viewer' }), { status: 404, body: { error: { code: 'not_found' } } });
-  t.like(await share({ userId: randomUUID(), role: 'viewer' }), { status: 404 });
+  t.like(await share({ userId: randomUUID(), role: 'viewer' }), { status: 404, body: { error: { code: 'not_found' } } });
   t.is((await share({ userId: bob.id, role: 'viewer' })).status, 201);
-  t.like(await share({ email: bob.email, role: 'editor' }), { status: 409, body: { error: { code: 'conflict' } } });
+  t.like(await share({ userId: bob.id, role: 'editor' }), { status: 409, body: { error: { code: 'conflict' } } });
+  const stranger = `nobody-${randomUUID()}@example.test`;
+  t.is((await share({ email: stranger, role: 'viewer' })).status, 201);
+  t.like(await share({ email: stranger.toUpperCase(), role: 'editor' }), { status: 409, body: { error: { code: 'conflict' } } });
 });
 
 test('with auth unreachable a grant answers 503, and nothing is shared', async (t) => {

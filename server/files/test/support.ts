@@ -113,8 +113,7 @@ export interface TestUser {
 }
 
 /** Registers a real user in auth, as the gateway would forward the request. */
-export async function createUser(h: Harness, displayName = 'Someone'): Promise<TestUser> {
-  const email = `user-${randomUUID()}@Example.test`;
+export async function createUser(h: Harness, displayName = 'Someone', email = `user-${randomUUID()}@Example.test`): Promise<TestUser> {
   const response = await fetch(`${h.authUrl}/api/auth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-internal-token': h.keys.issuerFor('gateway').issue('auth') },

@@ -2,8 +2,9 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { EXACT_ROUTING, parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
+import { uuid } from '../ids.ts';
 import type { FileService } from './file.service.ts';
-import { fileName } from './names.ts';
+import { CONTROL, fileName, LONE_SURROGATE } from './names.ts';
 import { sendContent } from './send-content.ts';
 
 const blankToUndefined = (v: unknown) => (v === '' ? undefined : v);
@@ -12,10 +13,20 @@ const listQuery = z.object({
   view: z.preprocess(blankToUndefined, z.enum(['owned', 'shared', 'shortcuts', 'trash']).default('owned')),
   limit: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100).default(50)),
   cursor: z.preprocess(blankToUndefined, z.string().max(512).optional()),
-  q: z.preprocess(blankToUndefined, z.string().max(255).optional()),
+  // No name holds a control character or a lone surrogate, and PostgreSQL cannot take a
+  // NUL in a parameter: such a search is a client mistake, not an empty result.
+  q: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .max(255)
+      .refine((v) => !CONTROL.test(v), 'must not contain control characters')
+      .refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text')
+      .optional(),
+  ),
 });
 
-export const fileId = z.object({ id: z.uuid() });
+export const fileId = z.object({ id: uuid() });
 
 const patchBody = z
   .strictObject({ name: fileName().optional(), visibility: z.enum(['private', 'public']).optional() })

@@ -17,7 +17,8 @@ export interface FileView {
   contentType: string;
   checksum: string | null;
   visibility: Visibility;
-  ownerId: string;
+  /** Absent when the caller's role is `public`: a public file tells nobody who owns it. */
+  ownerId?: string;
   role: Role;
   createdAt: string;
   updatedAt: string;
@@ -56,6 +57,13 @@ export interface FilePatch {
   visibility?: Visibility;
 }
 
+/** Whatever must happen when a signed-in user reaches the files service (InvitationClaims). */
+export interface UserArrivals {
+  claimFor(userId: string): Promise<void>;
+}
+
+const nothingToClaim: UserArrivals = { claimFor: async () => undefined };
+
 /** A file and the caller's role on it, once access is checked. */
 export interface Accessible {
   file: FileRecord;
@@ -67,6 +75,7 @@ export class FileService {
     private readonly files: FileRepository,
     private readonly storage: ObjectStorage,
     private readonly reaper: ObjectReaper,
+    private readonly arrivals: UserArrivals = nothingToClaim,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -90,6 +99,7 @@ export class FileService {
   }
 
   async list(userId: string, request: ListRequest): Promise<FilePage> {
+    await this.arrivals.claimFor(userId);
     const rows = await this.files.list({
       view: request.view,
       userId,
@@ -105,6 +115,7 @@ export class FileService {
 
   /** The file if the caller may do `rule.action` with it; 404/403/409 otherwise (see access.ts). */
   async access(userId: string | undefined, id: string, rule: AccessRule): Promise<Accessible> {
+    if (userId !== undefined) await this.arrivals.claimFor(userId);
     const found = await this.files.findForUser(id, userId);
     const role = found ? roleOf(found.file, userId, found.shareRole) : null;
     authorize(found?.file ?? null, role, rule);
@@ -195,7 +206,7 @@ export function toView(file: FileRecord, role: Role): FileView {
     contentType: file.contentType,
     checksum: file.checksum,
     visibility: file.visibility,
-    ownerId: file.ownerId,
+    ...(role === 'public' ? {} : { ownerId: file.ownerId }),
     role,
     createdAt: file.createdAt.toISOString(),
     updatedAt: file.updatedAt.toISOString(),

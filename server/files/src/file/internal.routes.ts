@@ -2,22 +2,27 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { EXACT_ROUTING, parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
+import { uuid } from '../ids.ts';
 import { isSafeStorageKey } from '../storage/object-storage.ts';
 import type { FileService } from './file.service.ts';
-import { CONTROL, fileName } from './names.ts';
+import { CONTROL, fileName, LONE_SURROGATE } from './names.ts';
+
+/** Text without control characters or lone surrogates (which would be stored as U+FFFD). */
+const plainText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !CONTROL.test(v), 'must not contain control characters')
+    .refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text');
 
 const registration = z.object({
-  uploadId: z.string().min(1).max(512).refine((v) => !CONTROL.test(v), 'must not contain control characters'),
-  ownerId: z.uuid(),
+  uploadId: plainText(512).pipe(z.string().min(1)),
+  ownerId: uuid(),
   name: fileName(),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  contentType: z
-    .string()
-    .max(255)
-    .refine((v) => !CONTROL.test(v), 'must not contain control characters')
-    .transform((v) => v.trim() || 'application/octet-stream'),
+  contentType: plainText(255).transform((v) => v.trim() || 'application/octet-stream'),
   storageKey: z.string().refine(isSafeStorageKey, 'must be a relative key of letters, digits, - _ . /'),
-  checksum: z.string().max(255).refine((v) => !CONTROL.test(v), 'must not contain control characters').nullish(),
+  checksum: plainText(255).nullish(),
 });
 
 /** Service-to-service routes: never routed by the gateway; only the upload service may call. */

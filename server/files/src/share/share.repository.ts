@@ -7,7 +7,9 @@ export interface Share {
   ownerId: string;
   userId: string;
   role: ShareRole;
-  email: string;
+  /** The address the owner typed, when the share was an invitation; null for a grant by id. */
+  email: string | null;
+  /** Only rows from before invitations carry one (migrations/files/003); new shares never do. */
   displayName: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -25,6 +27,9 @@ export interface ShareRepository {
   listForFile(fileId: string): Promise<Share[]>;
   updateRole(fileId: string, userId: string, role: ShareRole, at: Date): Promise<Share | null>;
   delete(fileId: string, userId: string): Promise<boolean>;
+  /** The same for the share that an invitation to `email` became. */
+  updateRoleByEmail(fileId: string, email: string, role: ShareRole, at: Date): Promise<Share | null>;
+  deleteByEmail(fileId: string, email: string): Promise<boolean>;
 }
 
 type Row = Record<string, unknown>;
@@ -64,6 +69,19 @@ export class MikroOrmShareRepository implements ShareRepository {
     return rows.length > 0;
   }
 
+  async updateRoleByEmail(fileId: string, email: string, role: ShareRole, at: Date): Promise<Share | null> {
+    const rows = await this.query(
+      'UPDATE files.shares SET role = ?, updated_at = ? WHERE file_id = ? AND email = ? RETURNING *',
+      [role, at, fileId, email],
+    );
+    return rows[0] ? toShare(rows[0]) : null;
+  }
+
+  async deleteByEmail(fileId: string, email: string): Promise<boolean> {
+    const rows = await this.query('DELETE FROM files.shares WHERE file_id = ? AND email = ? RETURNING file_id', [fileId, email]);
+    return rows.length > 0;
+  }
+
   private query(sql: string, params: unknown[]): Promise<Row[]> {
     return this.orm.em.getConnection().execute<Row[]>(sql, params, 'all');
   }
@@ -75,7 +93,7 @@ function toShare(row: Row): Share {
     ownerId: row.owner_id as string,
     userId: row.user_id as string,
     role: row.role as ShareRole,
-    email: row.email as string,
+    email: (row.email as string | null) ?? null,
     displayName: (row.display_name as string | null) ?? null,
     createdAt: new Date(row.created_at as Date),
     updatedAt: new Date(row.updated_at as Date),

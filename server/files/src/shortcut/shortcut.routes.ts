@@ -3,9 +3,10 @@ import { EXACT_ROUTING, parse, parseBody, requireInternalToken, requireUser, typ
 import { z } from 'zod';
 import { jsonBody } from '../file/file.routes.ts';
 import { fileName } from '../file/names.ts';
+import { uuid } from '../ids.ts';
 import type { ShortcutService } from './shortcut.service.ts';
 
-const createBody = z.strictObject({ fileId: z.uuid(), name: fileName().optional() });
+const createBody = z.strictObject({ fileId: uuid(), name: fileName().optional() });
 
 /** Shortcuts are listed by GET /api/files?view=shortcuts. */
 export function shortcutRoutes(shortcuts: ShortcutService, verifier: InternalTokenVerifier): Router {
@@ -19,7 +20,7 @@ export function shortcutRoutes(shortcuts: ShortcutService, verifier: InternalTok
   });
 
   router.delete('/api/shortcuts/:id', ...user, async (ctx) => {
-    await shortcuts.delete(ctx.state.userId, parse(z.object({ id: z.uuid() }), ctx.params).id);
+    await shortcuts.delete(ctx.state.userId, parse(z.object({ id: uuid() }), ctx.params).id);
     ctx.status = 204;
   });
 

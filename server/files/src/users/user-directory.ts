@@ -7,14 +7,17 @@ export interface DirectoryUser {
   displayName: string | null;
 }
 
-/** Who a share is granted to: looked up by id or by email. Unknown users are a 404 AppError. */
+/**
+ * Users by id: whether a grant by id names a real user, and the address an invitee's
+ * invitations are claimed for. Unknown users are a 404 AppError. There is no lookup by
+ * email: a grant by email must not learn whether the address is registered.
+ */
 export interface UserDirectory {
   byId(id: string, requestId?: string): Promise<DirectoryUser>;
-  byEmail(email: string, requestId?: string): Promise<DirectoryUser>;
 }
 
 /**
- * The auth service's internal lookups, through a ServiceClient: an internal token signed
+ * The auth service's internal lookup, through a ServiceClient: an internal token signed
  * by files, a timeout, and a circuit breaker (an unreachable auth becomes 503).
  */
 export class AuthUserDirectory implements UserDirectory {
@@ -22,9 +25,5 @@ export class AuthUserDirectory implements UserDirectory {
 
   byId(id: string, requestId?: string): Promise<DirectoryUser> {
     return this.auth.call<DirectoryUser>('GET', `/internal/users/${encodeURIComponent(id)}`, { requestId });
-  }
-
-  byEmail(email: string, requestId?: string): Promise<DirectoryUser> {
-    return this.auth.call<DirectoryUser>('GET', `/internal/users?email=${encodeURIComponent(email)}`, { requestId });
   }
 }
