@@ -23,8 +23,8 @@ export interface RegistrationOutbox {
   delivered(uploadId: string): Promise<void>;
   /** Schedules the next attempt with exponential backoff (1 s, 2 s, 4 s ... up to `maxBackoffMs`, with jitter). */
   retryLater(uploadId: string, maxBackoffMs: number, error: string): Promise<number>;
-  /** The files service refused the registration for good: no more attempts. */
-  markFailed(uploadId: string, refusal: RegistrationRefusal): Promise<void>;
+  /** The files service refused the registration for good: no more attempts. False if it was already marked. */
+  markFailed(uploadId: string, refusal: RegistrationRefusal): Promise<boolean>;
   /** Why the registration of `uploadId` was refused, if it was. */
   refusal(uploadId: string): Promise<RegistrationRefusal | undefined>;
   /** Entries still waiting for an attempt (failed ones not included). */
@@ -39,6 +39,12 @@ export interface RegistrationRefusal {
   code: string;
   message: string;
 }
+
+/**
+ * A new entry is first the request's own to try (it registers before it answers): the
+ * retry worker leaves it alone this long, as if the request had claimed it.
+ */
+const FIRST_ATTEMPT_LEASE_SECONDS = 30;
 
 export class SqlRegistrationOutbox implements RegistrationOutbox {
   private readonly outbox: string;
@@ -57,7 +63,7 @@ export class SqlRegistrationOutbox implements RegistrationOutbox {
          UPDATE ${this.sessions} SET state = CASE WHEN state IN ('terminated', 'expired') THEN state ELSE 'completed' END, size = ?, upload_offset = ?, updated_at = now(), completed_at = coalesce(completed_at, now())
          WHERE id = ? RETURNING id, file_id
        )
-       INSERT INTO ${this.outbox} (upload_id) SELECT id FROM done WHERE file_id IS NULL
+       INSERT INTO ${this.outbox} (upload_id, next_attempt_at) SELECT id, now() + make_interval(secs => ${FIRST_ATTEMPT_LEASE_SECONDS}) FROM done WHERE file_id IS NULL
        ON CONFLICT (upload_id) DO NOTHING`,
       [size, size, uploadId],
     );
@@ -69,7 +75,7 @@ export class SqlRegistrationOutbox implements RegistrationOutbox {
          UPDATE ${this.sessions} SET state = 'completed', size = ?, upload_offset = ?, updated_at = now(), completed_at = now()
          WHERE id = ? AND state IN ('created', 'uploading') RETURNING id, file_id
        ), queued AS (
-         INSERT INTO ${this.outbox} (upload_id) SELECT id FROM done WHERE file_id IS NULL
+         INSERT INTO ${this.outbox} (upload_id, next_attempt_at) SELECT id, now() + make_interval(secs => ${FIRST_ATTEMPT_LEASE_SECONDS}) FROM done WHERE file_id IS NULL
          ON CONFLICT (upload_id) DO NOTHING
        )
        SELECT id FROM done`,
@@ -80,8 +86,8 @@ export class SqlRegistrationOutbox implements RegistrationOutbox {
 
   async enqueue(uploadId: string): Promise<void> {
     await this.sql.run(
-      `INSERT INTO ${this.outbox} (upload_id)
-       SELECT id FROM ${this.sessions} WHERE id = ? AND completed_at IS NOT NULL AND file_id IS NULL
+      `INSERT INTO ${this.outbox} (upload_id, next_attempt_at)
+       SELECT id, now() + make_interval(secs => ${FIRST_ATTEMPT_LEASE_SECONDS}) FROM ${this.sessions} WHERE id = ? AND completed_at IS NOT NULL AND file_id IS NULL
        ON CONFLICT (upload_id) DO NOTHING`,
       [uploadId],
     );
@@ -114,12 +120,13 @@ export class SqlRegistrationOutbox implements RegistrationOutbox {
     return rows[0]?.attempts ?? 0;
   }
 
-  async markFailed(uploadId: string, refusal: RegistrationRefusal): Promise<void> {
-    await this.sql.run(
+  async markFailed(uploadId: string, refusal: RegistrationRefusal): Promise<boolean> {
+    const changed = await this.sql.run(
       `UPDATE ${this.outbox} SET attempts = attempts + 1, failed_at = now(), failure_code = ?, last_error = ?
-       WHERE upload_id = ?`,
+       WHERE upload_id = ? AND failed_at IS NULL`,
       [refusal.code.slice(0, 100), refusal.message.slice(0, 500), uploadId],
     );
+    return changed > 0;
   }
 
   async refusal(uploadId: string): Promise<RegistrationRefusal | undefined> {

@@ -178,7 +178,7 @@ export class UploadService {
   private async refuse(uploadId: string, err: AppError): Promise<RegistrationRefusal> {
     const refusal = { code: err.code, message: err.message };
     try {
-      await this.outbox.markFailed(uploadId, refusal);
+      if (!(await this.outbox.markFailed(uploadId, refusal))) return refusal;
       this.policy.onRefused?.(refusal.code);
       this.logger.error({ err, uploadId }, 'the files service refused the registration; the upload is kept for an operator');
     } catch (dbErr) {
