@@ -200,8 +200,21 @@ for (const mode of availableModes()) {
     }
     const twiceOffset = await rawRequest(location, 'PATCH', { ...tusHeaders, 'Upload-Offset': ['0', '0'], 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '0' });
     t.true(twiceOffset >= 400 && twiceOffset < 500, `a duplicated Upload-Offset: ${twiceOffset}`);
+    const twiceLength = await rawRequest(location, 'PATCH', { ...tusHeaders, 'Upload-Offset': '0', 'Upload-Length': ['10', '11'], 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '0' });
+    t.true(twiceLength >= 400 && twiceLength < 500, `a PATCH with two Upload-Lengths: ${twiceLength}`);
     const head = await fetch(location, { method: 'HEAD', headers: tusHeaders });
     t.is(head.headers.get('upload-offset'), '0', 'no bad PATCH moved the offset');
+
+    for (const id of ['%zz', '..%2F..%2Fetc', 'a'.repeat(5000), '%00', encodeURIComponent('\u0085')]) {
+      for (const method of ['HEAD', 'PATCH', 'DELETE']) {
+        const response = await fetch(`${endpoint}/${id}`, {
+          method,
+          headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+          body: method === 'PATCH' ? 'x' : undefined,
+        });
+        t.true(response.status >= 400 && response.status < 500, `${method} /tus/${id.slice(0, 20)}: ${response.status}`);
+      }
+    }
   });
 
   test.serial(`${mode}: bad direct-upload input gets a 4xx before anything exists in the store; prototype keys are plain metadata`, async (t) => {

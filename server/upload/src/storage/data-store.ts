@@ -80,7 +80,7 @@ export class RecordingS3Store extends S3Store {
     try {
       return await super.write(src, id, offset);
     } catch (err) {
-      if (isNoSuchUpload(err) && (await this.getMetadata(id)).file.size === offset) return offset;
+      if (isNoSuchUpload(err) && (await this.getMetadata(id)).file.size === offset && (await this.holdsObject(id))) return offset;
       throw err;
     }
   }
@@ -196,7 +196,7 @@ export class RecordingS3Store extends S3Store {
    */
   override async remove(id: string): Promise<void> {
     const upload = await this.getUpload(id);
-    if (holdsEveryByte(upload)) {
+    if (holdsEveryByte(upload) && (await this.holdsObject(id))) {
       await this.keepFinished(upload);
       await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }] } });
       await this.clearCache(id);
@@ -204,6 +204,20 @@ export class RecordingS3Store extends S3Store {
     }
     await super.remove(id);
     await this.client.deleteObject({ Bucket: this.bucket, Key: this.partKey(id, true) }).catch(() => undefined);
+  }
+
+  /**
+   * The stock store takes "no multipart upload" for "completed"; an aborted one looks the
+   * same. Only the object itself tells them apart.
+   */
+  private async holdsObject(id: string): Promise<boolean> {
+    try {
+      await this.client.headObject({ Bucket: this.bucket, Key: id });
+      return true;
+    } catch (err) {
+      if ((err as { name?: string })?.name === 'NotFound' || (err as { name?: string })?.name === 'NoSuchKey') return false;
+      throw err;
+    }
   }
 
   private async record(uploadId: string, parts: { partNumber: number; size: number; etag: string }[]): Promise<void> {
