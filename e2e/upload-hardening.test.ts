@@ -282,7 +282,26 @@ for (const mode of availableModes()) {
       const response = await call(method, path, body);
       t.true(response.status >= 400 && response.status < 500, `${label}: ${response.status}`);
     }
+    if (mode === 'embedded') {
+      // Embedded mode's own part URLs (no token: their signature is the credential).
+      const { url } = (await call('GET', `/${uploadId}/1?key=${key}`)).body as { url: string };
+      const signed = new URL(url);
+      const partUrl = (partNumber: string, query: Record<string, string>) =>
+        `${signed.origin}/api/uploads/parts/${uploadId}/${partNumber}?${new URLSearchParams({ ...Object.fromEntries(signed.searchParams), ...query })}`;
+      for (const [label, target] of [
+        ['part abc', partUrl('abc', {})],
+        ['part 0', partUrl('0', {})],
+        ['part 10001', partUrl('10001', {})],
+        ['expires past 2^53', partUrl('1', { expires: '9'.repeat(20) })],
+        ['expires not digits', partUrl('1', { expires: '1e9' })],
+        ['signature not hex', partUrl('1', { signature: 'zz' })],
+      ]) {
+        const response = await fetch(target!, { method: 'PUT', body: 'x' });
+        t.true(response.status >= 400 && response.status < 500, `PUT ${label}: ${response.status}`);
+      }
+    }
     t.is((await call('GET', `/${uploadId}?key=${key}`)).status, 200, 'the upload is still there, untouched');
+    t.deepEqual((await call('GET', `/${uploadId}?key=${key}`)).body, [], 'and holds no part');
 
     for (const state of ['garbage', '', 'incomplete,failed']) {
       const listed = await getJson<{ error: { code: string } }>(`${system.baseUrl}/api/uploads?state=${encodeURIComponent(state)}`, user.auth);
