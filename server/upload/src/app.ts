@@ -22,10 +22,12 @@ import { tusExpirySweep } from './janitor/expiry-sweep.ts';
 import { FilesServiceRegistry } from './registration/file-registry.ts';
 import { SqlRegistrationOutbox } from './registration/outbox.repository.ts';
 import { outboxSweep } from './registration/outbox-sweep.ts';
+import { SqlUploadListRepository } from './session/upload-list.repository.ts';
 import { SqlUploadPartRepository } from './session/upload-part.repository.ts';
 import { UploadSessionSchema } from './session/upload-session.entity.ts';
 import { MikroUploadSessionRepository } from './session/upload-session.repository.ts';
 import { UploadService } from './session/upload.service.ts';
+import { uploadListRoutes } from './session/uploads.routes.ts';
 import { createDataStore } from './storage/data-store.ts';
 import { PgKvStore } from './storage/pg-kv-store.ts';
 import { Sql } from './storage/sql.ts';
@@ -69,13 +71,15 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
   });
   const sessions = new MikroUploadSessionRepository(orm);
   const parts = new SqlUploadPartRepository(sql);
-  const uploads = new UploadService(sessions, new FilesServiceRegistry(files), logger, new SqlRegistrationOutbox(sql), {
-    maxBackoffMs: config.registrationMaxBackoffSeconds * 1000,
-  });
-
+  const outbox = new SqlRegistrationOutbox(sql);
   const uploadMetrics = createUploadMetrics(metrics.registry, {
     activeUploads: () => sessions.countInFlight(),
-    outboxBacklog: () => uploads.backlog(),
+    outboxBacklog: () => outbox.backlog(),
+    failedRegistrations: () => outbox.failedCount(),
+  });
+  const uploads = new UploadService(sessions, new FilesServiceRegistry(files), logger, outbox, {
+    maxBackoffMs: config.registrationMaxBackoffSeconds * 1000,
+    onRefused: (code) => uploadMetrics.registrationFailures.inc({ reason: code }),
   });
   const locker = await createTusLocker(config.databaseUrl, logger, {
     waited: (seconds) => {
@@ -95,6 +99,14 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     cache: new PgKvStore(sql),
     spoolDir: config.spoolDir,
     logger,
+    // A finished upload that is terminated (or found expired) becomes its file all the
+    // same, even if the request that wrote its last bytes died before saying so.
+    keepFinished: async (upload) => {
+      await uploads.finish(upload.id, upload.size!).catch((err) => {
+        logger.error({ err, uploadId: upload.id }, 'could not record the finished upload before forgetting it');
+        throw { status_code: 503, body: 'Upload service is temporarily unavailable\n' };
+      });
+    },
   });
   const tus = createTusServer({ datastore, locker: locker.locker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });
   tus.on(EVENTS.POST_TERMINATE, (_req, _res, id) => {
@@ -146,6 +158,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     }),
   );
   app.use(multipartRoutes(multipart).routes());
+  app.use(uploadListRoutes(new SqlUploadListRepository(sql), config.uploadExpirySeconds).routes());
   if (diskParts) app.use(partUploadRoutes(multipart, partSigner, config.maxUploadSize).routes());
 
   return {

@@ -139,6 +139,19 @@ async function fileRow(fileId: string) {
   return rows[0] as { name: string; size: string; owner_id: string; content_type: string } | undefined;
 }
 
+/**
+ * A complete upload as a crash after its last write leaves it: every byte in the store,
+ * the session back to "uploading", no file, nothing queued (made so from a real upload).
+ */
+async function buildFilesRegistrationGap(stack: Stack, userId: string, data: Buffer): Promise<{ url: string; id: string }> {
+  const done = await upload(stack, userId, data);
+  const id = uploadIdOf(done.url);
+  await filesSql.query('DELETE FROM files.files WHERE upload_id = $1', [id]);
+  await uploadSql.query('DELETE FROM upload.registration_outbox WHERE upload_id = $1', [id]);
+  await uploadSql.query("UPDATE upload.upload_sessions SET state = 'uploading', completed_at = NULL, file_id = NULL WHERE id = $1", [id]);
+  return { url: done.url, id };
+}
+
 async function metricValue(stack: Stack, name: string): Promise<number> {
   const text = await (await fetch(`${stack.uploadBase}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
@@ -226,6 +239,103 @@ for (const mode of modes) {
     t.true(await eventually(async () => (await sessionRow(uploadIdOf(location))).state === 'terminated'));
     const gone = await fetch(location, { method: 'HEAD', headers: { ...asUser(owner), 'Tus-Resumable': '1.0.0' } });
     t.true([404, 410].includes(gone.status), `HEAD after termination: ${gone.status}`);
+  });
+
+  test.serial(`${mode}: terminating a completed upload forgets it and keeps its file's bytes; an incomplete one loses its bytes`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    const data = randomBytes(300 * 1024);
+    const done = await upload(stack, userId, data);
+    t.truthy(done.fileId);
+    const terminated = await fetch(done.url, { method: 'DELETE', headers: tusUser });
+    t.is(terminated.status, 204);
+    t.true(await eventually(async () => (await sessionRow(uploadIdOf(done.url))).state === 'terminated'));
+    const head = await fetch(done.url, { method: 'HEAD', headers: tusUser });
+    t.true([404, 410].includes(head.status), `HEAD after termination: ${head.status}`);
+    t.is(sha256(await stack.readObject(uploadIdOf(done.url))), sha256(data), "the file's object is intact");
+    t.like(await fileRow(done.fileId!), { owner_id: userId });
+    t.is((await fetch(done.url, { method: 'DELETE', headers: tusUser })).status, 410, 'a second DELETE: gone');
+
+    const create = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': String(6 * MiB) } });
+    const location = create.headers.get('location')!;
+    const patch = await fetch(location, {
+      method: 'PATCH',
+      headers: { ...tusUser, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: randomBytes(5 * MiB + 10),
+    });
+    t.is(patch.status, 204);
+    t.is((await fetch(location, { method: 'DELETE', headers: tusUser })).status, 204);
+    const id = uploadIdOf(location);
+    if (stack.s3) t.false(await multipartInFlight(stack, id), 'the multipart upload of the incomplete upload was aborted');
+    else t.false(existsSync(join(stack.storageDir!, id)), 'the partial file was removed');
+  });
+
+  test.serial(`${mode}: terminating an upload whose last bytes are stored but not yet recorded registers its file and keeps it`, async (t) => {
+    // The request that wrote the last bytes released the lock and died before its
+    // bookkeeping (or a DELETE slipped in between): the store has every byte, the
+    // database still says "uploading", nothing is queued.
+    const stack = stackFor();
+    const userId = randomUUID();
+    const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    const data = randomBytes(100 * 1024);
+    const files = await buildFilesRegistrationGap(stack, userId, data);
+    const terminated = await fetch(files.url, { method: 'DELETE', headers: tusUser });
+    t.is(terminated.status, 204);
+    const { rows } = await filesSql.query('SELECT id FROM files.files WHERE upload_id = $1', [files.id]);
+    t.is(rows.length, 1, 'the finished upload became its file');
+    t.is(sha256(await stack.readObject(files.id)), sha256(data));
+    t.true(await eventually(async () => (await sessionRow(files.id)).state === 'terminated'));
+    t.is((await sessionRow(files.id)).file_id, rows[0].id);
+    t.is((await fetch(files.url, { method: 'HEAD', headers: tusUser })).status, 410);
+  });
+
+  test.serial(`${mode}: a DELETE racing the PATCH that completes an upload never leaves a file without its bytes`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    for (let round = 0; round < 8; round++) {
+      const data = randomBytes(64 * 1024 + round);
+      const create = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': String(data.length) } });
+      const location = create.headers.get('location')!;
+      const id = uploadIdOf(location);
+      const [patch, remove] = await Promise.all([
+        fetch(location, { method: 'PATCH', headers: { ...tusUser, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: data }),
+        new Promise((resolve) => setTimeout(resolve, round * 3)).then(() => fetch(location, { method: 'DELETE', headers: tusUser })),
+      ]);
+      t.true([204, 404, 410, 423].includes(patch.status), `round ${round}: PATCH ${patch.status}`);
+      t.true([204, 404, 410, 423].includes(remove.status), `round ${round}: DELETE ${remove.status}`);
+      const registered = async () => (await filesSql.query('SELECT id FROM files.files WHERE upload_id = $1', [id])).rows;
+      // Registration may still be on its way (the PATCH answers after it); wait for it to settle.
+      await eventually(async () => (await registered()).length > 0, patch.status === 204 ? 3_000 : 300);
+      if ((await registered()).length > 0) {
+        t.is(sha256(await stack.readObject(id)), sha256(data), `round ${round}: the registered file has its bytes`);
+      }
+      if (remove.status === 204) {
+        const head = await fetch(location, { method: 'HEAD', headers: tusUser });
+        t.true([404, 410].includes(head.status), `round ${round}: the terminated upload is forgotten (${head.status})`);
+      }
+    }
+  });
+
+  test.serial(`${mode}: a PATCH on a completed upload: 204 at its final offset with the file id, 409 elsewhere`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    const data = randomBytes(7 * MiB);
+    const done = await upload(stack, userId, data, { chunkSize: 5 * MiB });
+    const patch = (offset: string, body: Uint8Array = new Uint8Array(0)) =>
+      fetch(done.url, { method: 'PATCH', headers: { ...tusUser, 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream' }, body });
+    for (const body of [new Uint8Array(0), randomBytes(10)]) {
+      const again = await patch(String(data.length), body);
+      t.is(again.status, 204, `at the final offset with ${body.length} bytes`);
+      t.is(again.headers.get('upload-offset'), String(data.length));
+      t.is(again.headers.get('GoVault-File-Id'), done.fileId ?? null);
+    }
+    const early = await patch('0', randomBytes(10));
+    t.is(early.status, 409);
+    t.is(early.headers.get('upload-offset'), String(data.length));
+    t.is(sha256(await stack.readObject(uploadIdOf(done.url))), sha256(data), 'nothing written');
   });
 
   test.serial(`${mode}: malformed tus requests get the protocol's 4xx`, async (t) => {

@@ -29,9 +29,12 @@ export class MikroMultipartRepository implements MultipartRepository {
   async create(session: NewUploadSession, storeUploadId: string): Promise<MultipartSession> {
     const now = new Date();
     const row = { ...session, offset: 0, state: 'created' as const, fileId: null, createdAt: now, updatedAt: now, completedAt: null };
+    // Through the unit of work, not em.insert: insert validates its data as query
+    // parameters, and would choke on a metadata key such as "constructor".
     await this.orm.em.fork().transactional(async (em) => {
-      await em.insert(UploadSessionSchema, row);
-      await em.insert(MultipartUploadSchema, { sessionId: session.id, storeUploadId });
+      em.create(UploadSessionSchema, row);
+      await em.flush(); // the session first: the store id row refers to it
+      em.create(MultipartUploadSchema, { sessionId: session.id, storeUploadId });
     });
     return (await this.find(session.id))!;
   }

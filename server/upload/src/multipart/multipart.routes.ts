@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { EXACT_ROUTING, notFound, parse, parseBody, parseQuery, requireUser } from '@govault/lib';
 import type { MultipartService } from './multipart.service.ts';
+import { metadataProblem } from '../session/metadata.ts';
 import { MAX_PARTS } from './part-list.ts';
 
 export const MULTIPART_PATH = '/api/uploads/s3/multipart';
@@ -30,8 +31,11 @@ const createBody = z.object({
   filename: z.string().max(4096).optional(),
   type: z.string().max(255).optional(),
   metadata: z
-    .record(z.string().max(128), metadataValue)
-    .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata fields')
+    .record(z.string(), metadataValue)
+    .superRefine((metadata, ctx) => {
+      const problem = metadataProblem(metadata);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .default({}),
   size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });

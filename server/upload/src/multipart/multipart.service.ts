@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppError, conflict, fileNameFrom, notFound, payloadTooLarge, validationFailed, type Logger } from '@govault/lib';
 import { contentTypeFrom } from '../session/file-name.ts';
+import type { RegistrationRefusal } from '../registration/outbox.repository.ts';
 import type { UploadService } from '../session/upload.service.ts';
 import type { MultipartStore, MultipartTarget, PartSink } from './multipart-store.ts';
 import type { MultipartRepository, MultipartSession } from './multipart.repository.ts';
@@ -20,7 +21,7 @@ export interface CreatedMultipartUpload extends PartSizeGuidance {
   uploadId: string;
 }
 
-/** `location` and `fileId` are absent only when the files service cannot be reached now. */
+/** `location` and `fileId` are absent only when the files service cannot be reached now (repeat the call). */
 export interface CompletedMultipartUpload {
   key: string;
   location?: string;
@@ -38,6 +39,14 @@ const targetOf = (session: MultipartSession): MultipartTarget => ({
   storeUploadId: session.storeUploadId,
 });
 const gone = () => new AppError('not_found', 404, 'upload not found (aborted)');
+/**
+ * The files service refused the file for good: no repeat of `complete` can change that, so
+ * the answer is its 4xx, not a 200 without a file. The object is kept for an operator.
+ */
+const registrationRefused = (refusal: RegistrationRefusal) =>
+  new AppError('conflict', 409, `the upload is complete but the files service refused the file (${refusal.code}: ${refusal.message}); its bytes are kept`, {
+    registration: { state: 'failed', code: refusal.code, message: refusal.message },
+  });
 
 /**
  * The rules of direct multipart uploads: the owner alone may touch a session; the key
@@ -117,8 +126,10 @@ export class MultipartService {
         });
         session = (await this.repository.find(uploadId))!;
       }
-      const fileId = await this.uploads.ensureRegistered(session, requestId);
-      return fileId ? { location: `${origin}/api/files/${fileId}`, key, fileId } : { key };
+      const registration = await this.uploads.ensureRegistered(session, requestId);
+      if (registration.state === 'refused') throw registrationRefused(registration.refusal);
+      if (registration.state === 'pending') return { key };
+      return { location: `${origin}/api/files/${registration.fileId}`, key, fileId: registration.fileId };
     });
   }
 

@@ -1,6 +1,6 @@
-import { fileNameFrom, type Logger } from '@govault/lib';
+import { AppError, fileNameFrom, type Logger } from '@govault/lib';
 import type { FileRegistry } from '../registration/file-registry.ts';
-import type { RegistrationOutbox } from '../registration/outbox.repository.ts';
+import type { RegistrationOutbox, RegistrationRefusal } from '../registration/outbox.repository.ts';
 import { contentTypeFrom } from './file-name.ts';
 import type { UploadSession } from './upload-session.entity.ts';
 import type { UploadSessionRepository } from './upload-session.repository.ts';
@@ -14,7 +14,32 @@ export interface IncomingUpload {
 export interface RegistrationPolicy {
   /** Longest wait between two registration attempts of one upload. */
   maxBackoffMs: number;
+  /** Called once for each registration the files service refused for good, with its error code. */
+  onRefused?(code: string): void;
 }
+
+/** What became of a completed upload's registration. */
+export type Registration =
+  | { state: 'registered'; fileId: string }
+  /** The files service refused it for good; the bytes are kept for an operator to repair. */
+  | { state: 'refused'; refusal: RegistrationRefusal }
+  /** Not yet: the files service could not be reached; the outbox keeps trying. */
+  | { state: 'pending' };
+
+/**
+ * Statuses of the files service that no retry of the same registration can change. Not
+ * 408/425/429 (try again later), nor 401/403/404, which say that this deployment's keys
+ * or routes are wrong (an operator's fix, after which the retries succeed), not that this
+ * upload is. A 409 means the upload id is registered as a different file (another owner
+ * or object): a repeat is answered 200 with the same file, never 409.
+ */
+const RETRIED_REFUSALS = new Set([401, 403, 404, 408, 425, 429]);
+export function isFinalRefusal(err: unknown): err is AppError {
+  return err instanceof AppError && err.status >= 400 && err.status < 500 && !RETRIED_REFUSALS.has(err.status);
+}
+
+/** Bytes complete, whatever became of the session since (terminated, expired). */
+const bytesComplete = (session: UploadSession) => session.completedAt !== null && session.size !== null;
 
 /** The upload rules behind every protocol: who owns an upload, and what finishing means. */
 export class UploadService {
@@ -61,13 +86,14 @@ export class UploadService {
 
   /**
    * Marks the upload complete, queues its registration in the outbox (one statement), and
-   * tries it at once. Returns the session and the file id, or no file id when the files
-   * service cannot be reached: the outbox worker keeps trying, and so does the next HEAD.
+   * tries it at once. Returns the session and what became of its registration: pending
+   * when the files service cannot be reached (the outbox worker keeps trying, and so does
+   * the next HEAD).
    */
-  async finish(uploadId: string, size: number, requestId?: string): Promise<{ session?: UploadSession; fileId?: string }> {
+  async finish(uploadId: string, size: number, requestId?: string): Promise<{ session?: UploadSession; registration: Registration }> {
     await this.outbox.completeAndEnqueue(uploadId, size);
     const session = (await this.sessions.find(uploadId)) ?? undefined;
-    return { session, fileId: session ? await this.ensureRegistered(session, requestId) : undefined };
+    return { session, registration: session ? await this.ensureRegistered(session, requestId) : { state: 'pending' } };
   }
 
   /**
@@ -81,13 +107,15 @@ export class UploadService {
   }
 
   /**
-   * The file of a completed upload, registering it if that has not happened yet. Returns
-   * undefined when the files service cannot be reached right now (never throws for an
-   * outage): the registration stays in the outbox and is retried with backoff.
+   * The file of a completed upload, registering it if that has not happened yet. Never
+   * throws for an outage: the registration stays in the outbox and is retried with backoff.
+   * A refused registration is not tried again.
    */
-  async ensureRegistered(session: UploadSession, requestId?: string): Promise<string | undefined> {
-    if (session.fileId) return session.fileId;
-    if (session.state !== 'completed' || session.size === null) return undefined;
+  async ensureRegistered(session: UploadSession, requestId?: string): Promise<Registration> {
+    if (session.fileId) return { state: 'registered', fileId: session.fileId };
+    if (!bytesComplete(session)) return { state: 'pending' };
+    const refusal = await this.outbox.refusal(session.id).catch(() => undefined);
+    if (refusal) return { state: 'refused', refusal };
     try {
       await this.outbox.enqueue(session.id);
     } catch (err) {
@@ -96,8 +124,11 @@ export class UploadService {
     return this.deliver(session, requestId);
   }
 
-  /** One registration attempt; on failure the outbox entry is scheduled again. */
-  async deliver(session: UploadSession, requestId?: string): Promise<string | undefined> {
+  /**
+   * One registration attempt. A refusal that no retry can change marks the entry failed;
+   * any other failure schedules it again.
+   */
+  async deliver(session: UploadSession, requestId?: string): Promise<Registration> {
     try {
       const file = await this.registry.register(
         {
@@ -112,10 +143,11 @@ export class UploadService {
       );
       await this.sessions.attachFile(session.id, file.id);
       await this.outbox.delivered(session.id);
-      return file.id;
+      return { state: 'registered', fileId: file.id };
     } catch (err) {
+      if (isFinalRefusal(err)) return { state: 'refused', refusal: await this.refuse(session.id, err) };
       await this.postpone(session.id, err);
-      return undefined;
+      return { state: 'pending' };
     }
   }
 
@@ -125,13 +157,34 @@ export class UploadService {
     for (const { uploadId } of await this.outbox.claimDue(limit, 30)) {
       const session = await this.sessions.find(uploadId);
       if (session?.fileId) await this.outbox.delivered(uploadId);
-      else if (session && (await this.deliver(session))) delivered++;
+      else if (session && (await this.deliver(session)).state === 'registered') delivered++;
     }
     return delivered;
   }
 
   backlog(): Promise<number> {
     return this.outbox.backlog();
+  }
+
+  failedRegistrations(): Promise<number> {
+    return this.outbox.failedCount();
+  }
+
+  /** Why the registration of a completed upload was refused, if it was. */
+  refusalOf(uploadId: string): Promise<RegistrationRefusal | undefined> {
+    return this.outbox.refusal(uploadId);
+  }
+
+  private async refuse(uploadId: string, err: AppError): Promise<RegistrationRefusal> {
+    const refusal = { code: err.code, message: err.message };
+    try {
+      if (!(await this.outbox.markFailed(uploadId, refusal))) return refusal;
+      this.policy.onRefused?.(refusal.code);
+      this.logger.error({ err, uploadId }, 'the files service refused the registration; the upload is kept for an operator');
+    } catch (dbErr) {
+      this.logger.error({ err: dbErr, uploadId }, 'could not mark the refused registration');
+    }
+    return refusal;
   }
 
   private async postpone(uploadId: string, err: unknown): Promise<void> {

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
-import type { DataStore, KvStore } from '@tus/server';
+import type { DataStore, KvStore, Upload } from '@tus/server';
 import type { Logger, S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import { PartFile } from './part-file.ts';
@@ -17,6 +17,36 @@ export function partSizeFor(maxUploadSize: number): number {
 }
 
 type S3StoreOptions = ConstructorParameters<typeof S3Store>[0];
+
+/**
+ * Called, under the upload's lock, for an upload the store holds every byte of, just
+ * before the store forgets it: the object is a file's (or about to be), never removed here.
+ */
+export type KeepFinishedUpload = (upload: Upload) => Promise<void>;
+
+const holdsEveryByte = (upload: Upload) => upload.size !== undefined && upload.offset === upload.size;
+const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string })?.name === 'NoSuchUpload';
+
+/**
+ * @tus/file-store whose `remove` (termination, expiry) keeps the object of a finished
+ * upload: it belongs to the files service, which reads `<directory>/<id>`. Only the
+ * upload's info file goes.
+ */
+export class TusFileStore extends FileStore {
+  constructor(
+    options: ConstructorParameters<typeof FileStore>[0],
+    private readonly keepFinished: KeepFinishedUpload,
+  ) {
+    super(options);
+  }
+
+  override async remove(id: string): Promise<void> {
+    const upload = await this.getUpload(id);
+    if (!holdsEveryByte(upload)) return super.remove(id);
+    await this.keepFinished(upload);
+    await this.configstore.delete(id);
+  }
+}
 
 /** A part being spooled: its file, and how to let it go (file removed, semaphore permit back). */
 interface SpooledPart {
@@ -37,8 +67,22 @@ export class RecordingS3Store extends S3Store {
     private readonly logger: Logger,
     /** Where parts wait on disk between the request body and S3. */
     private readonly spoolDir: string,
+    private readonly keepFinished: KeepFinishedUpload,
   ) {
     super(options);
+  }
+
+  /**
+   * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset):
+   * S3 has no multipart upload left to add to, so nothing is written and the offset stands.
+   */
+  override async write(src: Readable, id: string, offset: number): Promise<number> {
+    try {
+      return await super.write(src, id, offset);
+    } catch (err) {
+      if (isNoSuchUpload(err) && (await this.getMetadata(id)).file.size === offset && (await this.holdsObject(id))) return offset;
+      throw err;
+    }
   }
 
   /**
@@ -145,10 +189,35 @@ export class RecordingS3Store extends S3Store {
     await this.clearCache(id);
   }
 
-  // The stock remove leaves the incomplete-part object (`<id>.part`) behind.
+  /**
+   * Termination and expiry. A finished upload's object belongs to the files service: only
+   * its `.info` goes. Otherwise the stock remove, which leaves the incomplete-part object
+   * (`<id>.part`) behind.
+   */
   override async remove(id: string): Promise<void> {
+    const upload = await this.getUpload(id);
+    if (holdsEveryByte(upload) && (await this.holdsObject(id))) {
+      await this.keepFinished(upload);
+      await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }] } });
+      await this.clearCache(id);
+      return;
+    }
     await super.remove(id);
     await this.client.deleteObject({ Bucket: this.bucket, Key: this.partKey(id, true) }).catch(() => undefined);
+  }
+
+  /**
+   * The stock store takes "no multipart upload" for "completed"; an aborted one looks the
+   * same. Only the object itself tells them apart.
+   */
+  private async holdsObject(id: string): Promise<boolean> {
+    try {
+      await this.client.headObject({ Bucket: this.bucket, Key: id });
+      return true;
+    } catch (err) {
+      if ((err as { name?: string })?.name === 'NotFound' || (err as { name?: string })?.name === 'NoSuchKey') return false;
+      throw err;
+    }
   }
 
   private async record(uploadId: string, parts: { partNumber: number; size: number; etag: string }[]): Promise<void> {
@@ -166,9 +235,10 @@ export function createDataStore(options: {
   cache: KvStore<unknown>;
   spoolDir: string;
   logger: Logger;
+  keepFinished: KeepFinishedUpload;
 }): DataStore {
   const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
-  if (!options.s3) return new FileStore({ directory: options.storageDir, expirationPeriodInMilliseconds });
+  if (!options.s3) return new TusFileStore({ directory: options.storageDir, expirationPeriodInMilliseconds }, options.keepFinished);
   const s3 = options.s3;
   return new RecordingS3Store(
     {
@@ -189,5 +259,6 @@ export function createDataStore(options: {
     options.parts,
     options.logger,
     options.spoolDir,
+    options.keepFinished,
   );
 }

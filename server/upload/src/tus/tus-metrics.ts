@@ -15,12 +15,15 @@ export interface UploadMetrics {
   duration: Histogram;
   lockWaits: Counter;
   lockWaitSeconds: Histogram;
+  /** Registrations the files service refused for good, by its error code. */
+  registrationFailures: Counter<'reason'>;
 }
 
 /** Gauges read from the database at scrape time: the operator's view across all instances. */
 export interface UploadGaugeSources {
   activeUploads(): Promise<number>;
   outboxBacklog(): Promise<number>;
+  failedRegistrations(): Promise<number>;
 }
 
 export function createUploadMetrics(registry: Registry, sources?: UploadGaugeSources): UploadMetrics {
@@ -28,6 +31,7 @@ export function createUploadMetrics(registry: Registry, sources?: UploadGaugeSou
   if (sources) {
     gauge(registry, 'govault_uploads_active', 'Incomplete uploads (created or uploading) in the upload database', sources.activeUploads);
     gauge(registry, 'govault_registration_outbox_backlog', 'Finished uploads waiting to be registered with the files service', sources.outboxBacklog);
+    gauge(registry, 'govault_registration_failed', 'Finished uploads whose registration the files service refused (kept for an operator)', sources.failedRegistrations);
   }
   return {
     created: counter('tusd_uploads_created_total', 'Uploads created'),
@@ -46,6 +50,12 @@ export function createUploadMetrics(registry: Registry, sources?: UploadGaugeSou
       name: 'govault_upload_duration_seconds',
       help: 'Time from creating an upload to completing it',
       buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+      registers: [registry],
+    }),
+    registrationFailures: new Counter({
+      name: 'govault_registration_failures_total',
+      help: 'Registrations the files service refused for good (not retried), by its error code',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     lockWaits: counter('govault_tus_lock_waits_total', 'Requests that waited for another request to release an upload lock'),

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ERRORS, EVENTS, Server, type DataStore, type Locker, type ServerOptions } from '@tus/server';
 import type { Logger } from '@govault/lib';
-import type { UploadService } from '../session/upload.service.ts';
+import { metadataProblem } from '../session/metadata.ts';
+import type { Registration, UploadService } from '../session/upload.service.ts';
 import { readNodeBodies } from './node-body.ts';
 import { uploadLocked } from './pg-locker.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 
 export const TUS_PATH = '/api/uploads/tus';
 export const FILE_ID_HEADER = 'GoVault-File-Id';
+/** On a completed upload the files service refused: why it did not become a file. */
+export const REGISTRATION_ERROR_HEADER = 'GoVault-Registration-Error';
 /** A PATCH after this long without progress counts as a resume (a HEAD always does). */
 const RESUME_GAP_SECONDS = 10;
 
@@ -28,9 +31,23 @@ function verifiedUser(req: TusRequest): string | undefined {
   return verifiedUsers.get(req);
 }
 
+/**
+ * `GoVault-File-Id` once the upload is a file; `GoVault-Registration-Error` (`<code>:
+ * <message>`, printable ASCII) when the files service refused it; neither while pending.
+ */
+export function registrationHeaders(registration: Registration): Record<string, string> {
+  if (registration.state === 'registered') return { [FILE_ID_HEADER]: registration.fileId };
+  if (registration.state === 'refused') {
+    const { code, message } = registration.refusal;
+    return { [REGISTRATION_ERROR_HEADER]: `${code}: ${message}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 500) };
+  }
+  return {};
+}
+
 type TusError = { status_code: number; body: string };
 const uploadNotFound: TusError = { status_code: 404, body: 'Upload not found\n' };
 const uploadGone: TusError = { status_code: 410, body: 'Upload was terminated or has expired\n' };
+const notOffered = (what: string): TusError => ({ status_code: 400, body: `${what} is not offered by this server: see Tus-Extension\n` });
 const unavailable: TusError = { status_code: 503, body: 'Upload service is temporarily unavailable\n' };
 
 /**
@@ -75,6 +92,8 @@ export function createTusServer(deps: {
     async onUploadCreate(req, upload) {
       const owner = verifiedUser(req);
       if (!owner) throw { status_code: 401, body: 'Authentication required\n' } satisfies TusError;
+      const problem = metadataProblem(upload.metadata ?? {});
+      if (problem) throw { status_code: 400, body: `Upload-Metadata: ${problem}\n` } satisfies TusError;
       await uploads.begin(upload, owner).catch((err) => {
         logger.error({ err, uploadId: upload.id }, 'could not record the upload session');
         throw unavailable;
@@ -83,17 +102,19 @@ export function createTusServer(deps: {
       return {};
     },
     async onUploadFinish(req, upload) {
-      const { session, fileId } = await uploads.finish(upload.id, upload.offset, requestId(req)).catch((err) => {
+      const { session, registration } = await uploads.finish(upload.id, upload.offset, requestId(req)).catch((err) => {
         // The bytes are safe in storage; the next HEAD (or the client's retry) finishes the bookkeeping.
         logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
         throw unavailable;
       });
       metrics.completed.inc();
       if (session) metrics.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
-      return fileId ? { headers: { [FILE_ID_HEADER]: fileId } } : {};
+      return { headers: registrationHeaders(registration) };
     },
     onResponseError(_req, err) {
       if (err === ERRORS.ERR_LOCK_TIMEOUT) return uploadLocked;
+      // @tus/server answers 501 for an extension it lacks; it is the request that asks for what OPTIONS does not offer.
+      if (err === ERRORS.UNSUPPORTED_CONCATENATION_EXTENSION) return notOffered('Upload-Concat (concatenation)');
       if ('status_code' in err) return undefined;
       logger.error({ err }, 'tus request failed');
       return { status_code: 500, body: 'Internal error\n' };

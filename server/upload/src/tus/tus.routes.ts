@@ -3,11 +3,11 @@ import type { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
 import type { Server } from '@tus/server';
 import { notFound, type Logger } from '@govault/lib';
-import type { UploadService } from '../session/upload.service.ts';
+import type { Registration, UploadService } from '../session/upload.service.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 import { standInFor } from './node-body.ts';
-import { FILE_ID_HEADER, TUS_PATH, vouchForUser } from './tus-server.ts';
+import { TUS_PATH, registrationHeaders, vouchForUser } from './tus-server.ts';
 
 const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
 const TUS_VERSION = '1.0.0';
@@ -59,6 +59,10 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   if (Buffer.byteLength(ctx.get('upload-metadata')) > deps.maxMetadataBytes) {
     return text(413, `Upload-Metadata is larger than ${deps.maxMetadataBytes} bytes`);
   }
+  if (ctx.method === 'PATCH') {
+    const finished = await patchOnFinishedUpload(ctx, deps);
+    if (finished) return finished;
+  }
   const carriesBody = ctx.method === 'PATCH' || (ctx.method === 'POST' && ctx.get('content-type') === 'application/offset+octet-stream');
   let spooled: SpooledBody | undefined;
   if (carriesBody && ctx.get('upload-checksum')) {
@@ -95,6 +99,24 @@ function options(maxSize: number): TusAnswer {
       'tus-checksum-algorithm': CHECKSUM_ALGORITHMS.join(','),
     },
   };
+}
+
+/**
+ * A PATCH on an upload that is already complete, answered as tusd does: at the final
+ * offset `204` with that offset (and the file's id), nothing read; at any other offset
+ * "the Server MUST respond with the 409 Conflict status". Malformed requests, and uploads
+ * that are not the caller's or not complete, go on to tus and get its answer.
+ */
+async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer | undefined> {
+  const offsetHeader = ctx.get('upload-offset');
+  if (ctx.get('content-type') !== 'application/offset+octet-stream' || !/^\d{1,16}$/.test(offsetHeader)) return undefined;
+  const id = uploadIdOf(ctx);
+  const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
+  if (session?.state !== 'completed' || session.size === null) return undefined;
+  const size = String(session.size);
+  if (Number(offsetHeader) !== session.size) return text(409, `Upload-Offset conflict: the upload is complete at ${size}`, { 'upload-offset': size });
+  const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
+  return { status: 204, headers: { 'upload-offset': size, ...lowerCased(registrationHeaders(registration)) } };
 }
 
 /**
@@ -145,14 +167,32 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
   if (ctx.method === 'HEAD' && length !== undefined && Number(length) === offset) {
     // Uppy "resumes" a finished file with a HEAD alone, so a HEAD on a finished upload names
     // its file too (and registers it, if the files service was away when it finished).
-    const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
-    const fileId = session?.state === 'completed' ? await deps.uploads.ensureRegistered(session, ctx.state.requestId) : undefined;
-    if (fileId) answer.headers[FILE_ID_HEADER.toLowerCase()] = fileId;
+    const registration = await registrationOnHead(ctx, deps, id, offset);
+    if (registration) Object.assign(answer.headers, lowerCased(registrationHeaders(registration)));
     return;
   }
   // Keep the operator's view in step with the store after every answer that states an offset.
   await deps.uploads.recordProgress(id, offset).catch((err) => deps.logger.warn({ err, uploadId: id }, 'progress not recorded'));
 }
+
+/**
+ * The store holds every byte. If the request that wrote the last ones died before its
+ * bookkeeping, the session is still in flight: this HEAD completes it.
+ */
+async function registrationOnHead(ctx: Context, deps: TusRouteDeps, id: string, size: number): Promise<Registration | undefined> {
+  const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+  if (!session) return undefined;
+  try {
+    if (session.state === 'completed') return await deps.uploads.ensureRegistered(session, ctx.state.requestId);
+    if (session.state === 'created' || session.state === 'uploading') return (await deps.uploads.finish(id, size, ctx.state.requestId)).registration;
+  } catch (err) {
+    deps.logger.warn({ err, uploadId: id }, 'registration on HEAD not done');
+  }
+  return undefined;
+}
+
+const lowerCased = (headers: Record<string, string>) =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
 
 function toWebRequest(ctx: Context, body: Readable | undefined): Request {
   const headers = new Headers();
