@@ -207,7 +207,7 @@ test.serial('CORS: preflights for tus are answered for allowed origins only, and
   t.is(foreign.headers.get('access-control-allow-origin'), null);
   const same = await fetch(`${base}/api/files`, { headers: { Origin: base, Authorization: `Bearer ${accessToken(randomUUID())}` } });
   t.is(same.headers.get('access-control-allow-origin'), base, "the upstream's own CORS header is replaced by the gateway's");
-  t.regex(same.headers.get('access-control-expose-headers') ?? '', /Upload-Offset.*GoVault-File-Id/);
+  t.regex(same.headers.get('access-control-expose-headers') ?? '', /Upload-Offset.*GoVault-File-Id.*GoVault-Registration-Error/);
 });
 
 /** The classic confusion attack: an HMAC token whose secret is the verifier's public key. */

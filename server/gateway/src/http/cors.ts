@@ -18,6 +18,7 @@ export const EXPOSED_HEADERS = [
   'Tus-Checksum-Algorithm',
   'ETag',
   'GoVault-File-Id',
+  'GoVault-Registration-Error',
   'X-Request-Id',
   'Retry-After',
   'RateLimit-Limit',
