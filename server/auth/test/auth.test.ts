@@ -293,9 +293,7 @@ test('internal user lookups by id and by email, case-insensitively', async (t) =
   t.is(byId.status, 200);
   t.deepEqual(byId.body, user);
 
-  const byEmail = await call('GET', `/internal/users?email=${encodeURIComponent(email.toUpperCase())}`, {
-    token: keys.issuerFor('upload').issue('auth'),
-  });
+  const byEmail = await call('GET', `/internal/users?email=${encodeURIComponent(email.toUpperCase())}`, { token: files.issue('auth') });
   t.is(byEmail.status, 200);
   t.deepEqual(byEmail.body, user);
 
@@ -306,6 +304,64 @@ test('internal user lookups by id and by email, case-insensitively', async (t) =
   }
   t.is((await call('GET', '/internal/users', { token: files.issue('auth') })).status, 400);
   t.is((await call('GET', `/internal/users/${user.id}`, { token: null })).status, 401);
+});
+
+test('user lookups answer files only: the gateway and upload tokens are refused', async (t) => {
+  const { email, user } = await registerAndLogin('least-privilege');
+  const paths = [`/internal/users/${user.id}`, `/internal/users?email=${encodeURIComponent(email)}`];
+  for (const caller of ['gateway', 'upload']) {
+    const token = keys.issuerFor(caller).issue('auth', { userId: user.id });
+    for (const path of paths) {
+      const response = await call('GET', path, { token, userId: user.id });
+      t.is(response.status, 401, `${caller}: ${path}`);
+      t.is(response.body.error.code, 'unauthenticated');
+      t.false(JSON.stringify(response.body).includes(email.toLowerCase()), 'nothing of the user leaks');
+    }
+  }
+  // Spellings a router might fold onto the route: none of them answers with the user.
+  const gatewayToken = gateway.issue('auth');
+  for (const path of [`/%69nternal/users/${user.id}`, `/internal/users/${user.id}/`, `//internal/users/${user.id}`, `/INTERNAL/users/${user.id}`]) {
+    const response = await call('GET', path, { token: gatewayToken });
+    t.true([401, 404].includes(response.status), `${path}: ${response.status}`);
+  }
+  for (const path of paths) t.is((await call('GET', path, { token: keys.issuerFor('files').issue('auth') })).status, 200, path);
+});
+
+test('NUL, other control characters and unpaired surrogates in any string field are a 400', async (t) => {
+  const bad = ['\u0000', '\u0007', '\u001b[31m', '\u007f', '\u0085', '\ud800', '\udc00x'];
+  for (const sample of bad) {
+    const label = JSON.stringify(sample);
+    const bodies: Array<[string, unknown]> = [
+      ['/api/auth/register', { email: `a${sample}b@example.com`, password }],
+      ['/api/auth/register', { email: uniqueEmail('ctl'), password, displayName: `Ali${sample}ce` }],
+      ['/api/auth/register', { email: uniqueEmail('ctl'), password: `${password}${sample}` }],
+      ['/api/auth/login', { email: `a${sample}b@example.com`, password }],
+      ['/api/auth/refresh', { refreshToken: `${'A'.repeat(42)}${sample}` }],
+    ];
+    for (const [path, body] of bodies) {
+      const response = await call('POST', path, { body });
+      t.is(response.status, 400, `${path} ${label} ${JSON.stringify(body)}`);
+      t.is(response.body.error.code, 'validation_failed');
+    }
+    if (/[\ud800-\udfff]/.test(sample)) continue; // a URL cannot carry an unpaired surrogate
+    const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(`a${sample}b@example.com`)}`, { token: keys.issuerFor('files').issue('auth') });
+    t.is(lookup.status, 400, `lookup ${label}`);
+  }
+});
+
+test('a login password with a NUL or an unpaired surrogate is wrong (401), never a match', async (t) => {
+  const { email } = await registerAndLogin('nul-login');
+  for (const presented of [`${password}\u0000`, `${password}\u0000anything`, `${password}\ud800`]) {
+    const response = await call('POST', '/api/auth/login', { body: { email, password: presented } });
+    t.is(response.status, 401, JSON.stringify(presented));
+    t.is(response.body.error.code, 'unauthenticated');
+  }
+  // The replacement character UTF-8 would have substituted is an ordinary, registrable character.
+  const replacement = uniqueEmail('fffd');
+  t.is((await call('POST', '/api/auth/register', { body: { email: replacement, password: `${password}\ufffd` } })).status, 201);
+  t.is((await call('POST', '/api/auth/login', { body: { email: replacement, password: `${password}\ud800` } })).status, 401);
+  t.is((await call('POST', '/api/auth/login', { body: { email: replacement, password: `${password}\ufffd` } })).status, 200);
+  t.is((await call('POST', '/api/auth/login', { body: { email, password: 'a wrong but fine password' } })).status, 401);
 });
 
 test('an unknown route is a JSON 404', async (t) => {

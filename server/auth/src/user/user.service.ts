@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { conflict, notFound, unauthenticated } from '@govault/lib';
 import type { User } from './user.entity.ts';
-import { MAX_PASSWORD_BYTES, type PasswordHasher } from './password-hasher.ts';
+import { isComparablePassword, type PasswordHasher } from './password-hasher.ts';
 import { DuplicateEmailError, type UserRepository } from './user.repository.ts';
 
 export interface Registration {
@@ -40,8 +40,7 @@ export class UserService {
   async authenticate(email: string, password: string): Promise<User> {
     const user = await this.users.findByEmail(email);
     const valid = await this.passwords.verify(password, user?.passwordHash);
-    // Longer passwords are never accepted: bcrypt would compare only their first 72 bytes.
-    if (!user || !valid || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
+    if (!user || !valid || !isComparablePassword(password)) {
       throw unauthenticated('Invalid email or password');
     }
     return user;
