@@ -364,6 +364,85 @@ test('a login password with a NUL or an unpaired surrogate is wrong (401), never
   t.is((await call('POST', '/api/auth/login', { body: { email, password: 'a wrong but fine password' } })).status, 401);
 });
 
+/** Spellings of one address that a careless fold would tell apart or run together (the throttle bypass of issue 11). */
+const FULL_WIDTH = (ascii: string) => [...ascii].map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0)).join('');
+const spellings = (local: string, domain: string) => ({
+  upper: `${local.toUpperCase()}@${domain}`,
+  kelvin: `${local.replace('k', '\u212a')}@${domain}`,
+  fullWidth: `${FULL_WIDTH(local)}@${domain}`,
+});
+
+async function failTenTimes(email: string) {
+  for (let i = 0; i < 10; i++) await call('POST', '/api/auth/login', { body: { email, password: `wrong-${i}-password` } });
+}
+
+test('every spelling that reaches an account counts against its login throttle (Kelvin sign, full-width, case)', async (t) => {
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const id = randomUUID().slice(0, 8);
+    const ascii = `thrik-${id}@example.com`;
+    const variant = spell.replace('@', `-${id}@`);
+    t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+    t.is((await call('POST', '/api/auth/login', { body: { email: variant, password } })).status, 200, `${name} reaches the account`);
+
+    await failTenTimes(ascii);
+    const afterAsciiFailures = await call('POST', '/api/auth/login', { body: { email: variant, password } });
+    t.is(afterAsciiFailures.status, 429, `${name} after ten failures as typed`);
+    for (let i = 0; i < 10; i++) {
+      t.is((await call('POST', '/api/auth/login', { body: { email: variant, password: `guess-${i}-password` } })).status, 429, `${name} guess ${i}`);
+    }
+  }
+});
+
+test('failures under another spelling throttle the address as registered', async (t) => {
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const id = randomUUID().slice(0, 8);
+    const ascii = `thrik-${id}@example.com`;
+    t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+    await failTenTimes(spell.replace('@', `-${id}@`));
+    t.is((await call('POST', '/api/auth/login', { body: { email: ascii, password } })).status, 429, name);
+  }
+});
+
+test('a dotted capital I is another address: it neither logs in to the ASCII account nor escapes its throttle', async (t) => {
+  const id = randomUUID().slice(0, 8);
+  const ascii = `thri-x-${id}@example.com`;
+  const dotted = `thr\u0130-x-${id}@example.com`;
+  t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+  t.is((await call('POST', '/api/auth/login', { body: { email: dotted, password } })).status, 401);
+  await failTenTimes(ascii);
+  t.is((await call('POST', '/api/auth/login', { body: { email: dotted, password } })).status, 401, 'not 200: the attack of issue 11');
+  t.is((await call('POST', '/api/auth/login', { body: { email: ascii, password } })).status, 429);
+  const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(dotted)}`, { token: keys.issuerFor('files').issue('auth') });
+  t.is(lookup.status, 404);
+});
+
+test('registering another spelling of a taken address never creates a second user', async (t) => {
+  const id = randomUUID().slice(0, 8);
+  const ascii = `thrik-${id}@example.com`;
+  const first = await call('POST', '/api/auth/register', { body: { email: ascii, password } });
+  t.is(first.status, 201);
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const again = await call('POST', '/api/auth/register', { body: { email: spell.replace('@', `-${id}@`), password } });
+    // As typed the upper-case one is a valid address (409); the others are not addresses as typed (400).
+    t.is(again.status, name === 'upper' ? 409 : 400, name);
+  }
+  const files = keys.issuerFor('files');
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(spell.replace('@', `-${id}@`))}`, { token: files.issue('auth') });
+    t.is(lookup.status, 200, `lookup ${name}`);
+    t.is(lookup.body.id, first.body.id);
+    t.is(lookup.body.email, ascii, 'shown as typed at registration');
+  }
+});
+
+test('a login email that normalises to nothing or to more than 320 characters is a 400', async (t) => {
+  for (const email of ['   ', '\ufdfa'.repeat(100)]) {
+    const response = await call('POST', '/api/auth/login', { body: { email, password } });
+    t.is(response.status, 400, JSON.stringify(email.slice(0, 8)));
+    t.is(response.body.error.code, 'validation_failed');
+  }
+});
+
 test('an unknown route is a JSON 404', async (t) => {
   const response = await call('GET', '/api/auth/nope');
   t.is(response.status, 404);

@@ -1,3 +1,4 @@
+import { normalizeEmail } from '@govault/lib';
 import { z } from 'zod';
 
 /**
@@ -24,3 +25,13 @@ export function withCleanText<S extends z.ZodType<string>>(schema: S): S {
 
 /** A string field of auth's requests: well-formed Unicode without control characters. */
 export const cleanText = () => withCleanText(z.string());
+
+/**
+ * An email to look up or throttle, not to register: any text whose normalised form fits
+ * the stored keys (NFKC can grow a string: U+FDFA alone becomes 18 characters).
+ */
+export const emailToFind = () =>
+  cleanText()
+    .max(320)
+    .refine((v) => normalizeEmail(v).length >= 1, 'must not be empty')
+    .refine((v) => normalizeEmail(v).length <= 320, 'must be at most 320 characters once normalised');

@@ -2,12 +2,12 @@ import Router from '@koa/router';
 import { EXACT_ROUTING, parseBody, requireUser } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { cleanText } from '../http/text-fields.ts';
+import { cleanText, emailToFind } from '../http/text-fields.ts';
 import type { SessionService } from './session.service.ts';
 import type { SigningKeyRing } from './signing-keys.ts';
 
 const loginBody = z.strictObject({
-  email: cleanText().min(1).max(320),
+  email: emailToFind(),
   // Not checked against the register rules here: a wrong password is a 401, not a 400
   // (UserService.authenticate refuses what no registered password can contain).
   password: z.string().min(1).max(1024),

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { EXACT_ROUTING, normalizeEmail, parseBody, parseQuery, requireUser, notFound } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { cleanText, withCleanText } from '../http/text-fields.ts';
+import { cleanText, emailToFind, withCleanText } from '../http/text-fields.ts';
 import type { User } from './user.entity.ts';
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES } from './password-hasher.ts';
 import type { UserService } from './user.service.ts';
@@ -19,7 +19,7 @@ const registerBody = z.strictObject({
   message: 'must not be the email address',
 });
 
-const byEmailQuery = z.strictObject({ email: cleanText().min(1).max(320) });
+const byEmailQuery = z.strictObject({ email: emailToFind() });
 
 export function userView(user: User) {
   return { id: user.id, email: user.email, displayName: user.displayName, createdAt: user.createdAt.toISOString() };
