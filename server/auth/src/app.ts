@@ -20,7 +20,8 @@ import { MikroOrmRefreshTokenRepository } from './token/refresh-token.repository
 import { SessionService } from './token/session.service.ts';
 import { loadSigningKeys } from './token/signing-keys.ts';
 import { tokenRoutes } from './token/token.routes.ts';
-import { BcryptPasswordHasher } from './user/password-hasher.ts';
+import { FairScheduler } from './password/fair-scheduler.ts';
+import { BcryptPasswordHasher } from './password/password-hasher.ts';
 import { UserEntity } from './user/user.entity.ts';
 import { MikroOrmUserRepository } from './user/user.repository.ts';
 import { internalUserRoutes, userRoutes } from './user/user.routes.ts';
@@ -36,7 +37,11 @@ export async function buildAuthApp(config: AuthConfig, logger: Logger): Promise<
   await migrate(database, logger);
   const orm = await openOrm(database, [UserEntity, RefreshTokenEntity]);
 
-  const users = new UserService(new MikroOrmUserRepository(orm), new BcryptPasswordHasher(config.bcryptRounds));
+  const users = new UserService(
+    new MikroOrmUserRepository(orm),
+    new BcryptPasswordHasher(config.bcryptRounds),
+    new FairScheduler(config.passwordHashing),
+  );
   const signingKeys = loadSigningKeys(config.signingKeyDir);
   const sessions = new SessionService(
     users,

@@ -22,6 +22,8 @@ test.before(async () => {
     INTERNAL_KEY_DIR: keys.dir,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-')),
     BCRYPT_ROUNDS: '4',
+    // Every test here logs in from the same address, many at once; fairness has its own suite.
+    PASSWORD_HASH_QUEUE_PER_CLIENT: '1000',
     LOG_LEVEL: 'silent',
   });
   const built = await buildAuthApp(config, createLogger('auth', 'silent'));

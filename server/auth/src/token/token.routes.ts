@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { EXACT_ROUTING, parseBody, requireUser } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
+import { clientAddress } from '../http/client-address.ts';
 import { cleanText, emailToFind } from '../http/text-fields.ts';
 import type { SessionService } from './session.service.ts';
 import type { SigningKeyRing } from './signing-keys.ts';
@@ -21,7 +22,7 @@ export function tokenRoutes(sessions: SessionService, keys: SigningKeyRing, from
 
   router.post('/api/auth/login', fromGateway, async (ctx) => {
     const { email, password } = parseBody(ctx, loginBody);
-    ctx.body = await sessions.login(email, password);
+    ctx.body = await sessions.login(email, password, clientAddress(ctx));
   });
 
   router.post('/api/auth/refresh', fromGateway, async (ctx) => {

@@ -2,9 +2,10 @@ import Router from '@koa/router';
 import { EXACT_ROUTING, normalizeEmail, parseBody, parseQuery, requireUser, notFound } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
+import { clientAddress } from '../http/client-address.ts';
 import { cleanText, emailToFind, withCleanText } from '../http/text-fields.ts';
 import type { User } from './user.entity.ts';
-import { MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES } from './password-hasher.ts';
+import { MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES } from '../password/password-hasher.ts';
 import type { UserService } from './user.service.ts';
 
 const registerBody = z.strictObject({
@@ -32,7 +33,7 @@ export function userRoutes(users: UserService, fromGateway: Koa.Middleware): Rou
   router.post('/api/auth/register', fromGateway, async (ctx) => {
     const input = parseBody(ctx, registerBody);
     ctx.status = 201;
-    ctx.body = userView(await users.register(input));
+    ctx.body = userView(await users.register(input, clientAddress(ctx)));
   });
 
   router.get('/api/auth/me', fromGateway, requireUser(), async (ctx) => {
