@@ -20,7 +20,8 @@ import { MikroOrmRefreshTokenRepository } from './token/refresh-token.repository
 import { SessionService } from './token/session.service.ts';
 import { loadSigningKeys } from './token/signing-keys.ts';
 import { tokenRoutes } from './token/token.routes.ts';
-import { BcryptPasswordHasher } from './user/password-hasher.ts';
+import { FairScheduler } from './password/fair-scheduler.ts';
+import { BcryptPasswordHasher } from './password/password-hasher.ts';
 import { UserEntity } from './user/user.entity.ts';
 import { MikroOrmUserRepository } from './user/user.repository.ts';
 import { internalUserRoutes, userRoutes } from './user/user.routes.ts';
@@ -28,16 +29,19 @@ import { UserService } from './user/user.service.ts';
 
 const migrationsDir = fileURLToPath(new URL('../../../migrations/auth', import.meta.url));
 
-/** Public routes are reached only through the gateway; lookups also by the other services. */
-const PUBLIC_CALLERS = ['gateway'] as const;
-const INTERNAL_CALLERS = ['files', 'upload', 'gateway'] as const;
+/** Every caller auth has: the gateway (public routes) and files (user lookups). */
+const KNOWN_CALLERS = ['gateway', 'files'] as const;
 
 export async function buildAuthApp(config: AuthConfig, logger: Logger): Promise<{ app: Koa; close(): Promise<void> }> {
   const database: DatabaseSettings = { url: config.databaseUrl, schema: 'auth', migrationsDir };
   await migrate(database, logger);
   const orm = await openOrm(database, [UserEntity, RefreshTokenEntity]);
 
-  const users = new UserService(new MikroOrmUserRepository(orm), new BcryptPasswordHasher(config.bcryptRounds));
+  const users = new UserService(
+    new MikroOrmUserRepository(orm),
+    new BcryptPasswordHasher(config.bcryptRounds),
+    new FairScheduler(config.passwordHashing),
+  );
   const signingKeys = loadSigningKeys(config.signingKeyDir);
   const sessions = new SessionService(
     users,
@@ -52,18 +56,20 @@ export async function buildAuthApp(config: AuthConfig, logger: Logger): Promise<
     metrics: createMetrics('auth'),
     readiness: { database: () => pingDatabase(orm) },
   });
-  app.use(internalTokenGate(InternalTokenVerifier.fromKeyDir(config.internalKeyDir, 'auth')));
+  // Every request needs a token from some GoVault service before anything is parsed or
+  // routed; then each route names the one caller it serves (ARCHITECTURE.md, Internal).
+  const verifier = InternalTokenVerifier.fromKeyDir(config.internalKeyDir, 'auth');
+  app.use(requireInternalToken(verifier, KNOWN_CALLERS));
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
-  for (const router of [userRoutes(users), tokenRoutes(sessions, signingKeys), internalUserRoutes(users)]) {
+  const fromGateway = requireInternalToken(verifier, ['gateway']);
+  const fromFiles = requireInternalToken(verifier, ['files']);
+  for (const router of [
+    userRoutes(users, fromGateway),
+    tokenRoutes(sessions, signingKeys, fromGateway),
+    internalUserRoutes(users, fromFiles),
+  ]) {
     app.use(router.routes());
   }
 
   return { app, close: () => orm.close() };
-}
-
-/** Every request needs an internal token; which callers may send it depends on the path. */
-function internalTokenGate(verifier: InternalTokenVerifier): Koa.Middleware {
-  const publicApi = requireInternalToken(verifier, PUBLIC_CALLERS);
-  const internal = requireInternalToken(verifier, INTERNAL_CALLERS);
-  return (ctx, next) => (ctx.path.startsWith('/internal/') ? internal(ctx, next) : publicApi(ctx, next));
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { env } from '@govault/lib';
@@ -17,6 +18,15 @@ export const authConfigSchema = z
     /** Failed logins per email within LOGIN_FAILURE_WINDOW_SECONDS before the email must wait (429). */
     LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
     LOGIN_FAILURE_WINDOW_SECONDS: env.seconds(900),
+    /**
+     * bcrypt hashes and compares running at once. They run on libuv's thread pool (4
+     * threads by default); one core is left to the event loop and the database. A login
+     * from another client shares the CPU with at most this many minus one of a flooding
+     * client's hashes, so under a CPU quota smaller than the cores, set it to 1.
+     */
+    PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(4, availableParallelism()) - 1)),
+    /** Password checks one client address may have waiting; the next one is answered 429. */
+    PASSWORD_HASH_QUEUE_PER_CLIENT: z.coerce.number().int().min(0).max(1000).default(16),
     LOG_LEVEL: env.logLevel(),
   })
   .transform((v) => ({
@@ -30,6 +40,7 @@ export const authConfigSchema = z
     refreshTokenTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS,
     bcryptRounds: v.BCRYPT_ROUNDS,
     loginThrottle: { maxFailures: v.LOGIN_MAX_FAILURES, windowSeconds: v.LOGIN_FAILURE_WINDOW_SECONDS },
+    passwordHashing: { concurrency: v.PASSWORD_HASH_CONCURRENCY, maxQueuedPerClient: v.PASSWORD_HASH_QUEUE_PER_CLIENT },
     logLevel: v.LOG_LEVEL,
   }));
 

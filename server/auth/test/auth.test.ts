@@ -22,6 +22,8 @@ test.before(async () => {
     INTERNAL_KEY_DIR: keys.dir,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-')),
     BCRYPT_ROUNDS: '4',
+    // Every test here logs in from the same address, many at once; fairness has its own suite.
+    PASSWORD_HASH_QUEUE_PER_CLIENT: '1000',
     LOG_LEVEL: 'silent',
   });
   const built = await buildAuthApp(config, createLogger('auth', 'silent'));
@@ -293,9 +295,7 @@ test('internal user lookups by id and by email, case-insensitively', async (t) =
   t.is(byId.status, 200);
   t.deepEqual(byId.body, user);
 
-  const byEmail = await call('GET', `/internal/users?email=${encodeURIComponent(email.toUpperCase())}`, {
-    token: keys.issuerFor('upload').issue('auth'),
-  });
+  const byEmail = await call('GET', `/internal/users?email=${encodeURIComponent(email.toUpperCase())}`, { token: files.issue('auth') });
   t.is(byEmail.status, 200);
   t.deepEqual(byEmail.body, user);
 
@@ -306,6 +306,143 @@ test('internal user lookups by id and by email, case-insensitively', async (t) =
   }
   t.is((await call('GET', '/internal/users', { token: files.issue('auth') })).status, 400);
   t.is((await call('GET', `/internal/users/${user.id}`, { token: null })).status, 401);
+});
+
+test('user lookups answer files only: the gateway and upload tokens are refused', async (t) => {
+  const { email, user } = await registerAndLogin('least-privilege');
+  const paths = [`/internal/users/${user.id}`, `/internal/users?email=${encodeURIComponent(email)}`];
+  for (const caller of ['gateway', 'upload']) {
+    const token = keys.issuerFor(caller).issue('auth', { userId: user.id });
+    for (const path of paths) {
+      const response = await call('GET', path, { token, userId: user.id });
+      t.is(response.status, 401, `${caller}: ${path}`);
+      t.is(response.body.error.code, 'unauthenticated');
+      t.false(JSON.stringify(response.body).includes(email.toLowerCase()), 'nothing of the user leaks');
+    }
+  }
+  // Spellings a router might fold onto the route: none of them answers with the user.
+  const gatewayToken = gateway.issue('auth');
+  for (const path of [`/%69nternal/users/${user.id}`, `/internal/users/${user.id}/`, `//internal/users/${user.id}`, `/INTERNAL/users/${user.id}`]) {
+    const response = await call('GET', path, { token: gatewayToken });
+    t.true([401, 404].includes(response.status), `${path}: ${response.status}`);
+  }
+  for (const path of paths) t.is((await call('GET', path, { token: keys.issuerFor('files').issue('auth') })).status, 200, path);
+});
+
+test('NUL, other control characters and unpaired surrogates in any string field are a 400', async (t) => {
+  const bad = ['\u0000', '\u0007', '\u001b[31m', '\u007f', '\u0085', '\ud800', '\udc00x'];
+  for (const sample of bad) {
+    const label = JSON.stringify(sample);
+    const bodies: Array<[string, unknown]> = [
+      ['/api/auth/register', { email: `a${sample}b@example.com`, password }],
+      ['/api/auth/register', { email: uniqueEmail('ctl'), password, displayName: `Ali${sample}ce` }],
+      ['/api/auth/register', { email: uniqueEmail('ctl'), password: `${password}${sample}` }],
+      ['/api/auth/login', { email: `a${sample}b@example.com`, password }],
+      ['/api/auth/refresh', { refreshToken: `${'A'.repeat(42)}${sample}` }],
+    ];
+    for (const [path, body] of bodies) {
+      const response = await call('POST', path, { body });
+      t.is(response.status, 400, `${path} ${label} ${JSON.stringify(body)}`);
+      t.is(response.body.error.code, 'validation_failed');
+    }
+    if (/[\ud800-\udfff]/.test(sample)) continue; // a URL cannot carry an unpaired surrogate
+    const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(`a${sample}b@example.com`)}`, { token: keys.issuerFor('files').issue('auth') });
+    t.is(lookup.status, 400, `lookup ${label}`);
+  }
+});
+
+test('a login password with a NUL or an unpaired surrogate is wrong (401), never a match', async (t) => {
+  const { email } = await registerAndLogin('nul-login');
+  for (const presented of [`${password}\u0000`, `${password}\u0000anything`, `${password}\ud800`]) {
+    const response = await call('POST', '/api/auth/login', { body: { email, password: presented } });
+    t.is(response.status, 401, JSON.stringify(presented));
+    t.is(response.body.error.code, 'unauthenticated');
+  }
+  // The replacement character UTF-8 would have substituted is an ordinary, registrable character.
+  const replacement = uniqueEmail('fffd');
+  t.is((await call('POST', '/api/auth/register', { body: { email: replacement, password: `${password}\ufffd` } })).status, 201);
+  t.is((await call('POST', '/api/auth/login', { body: { email: replacement, password: `${password}\ud800` } })).status, 401);
+  t.is((await call('POST', '/api/auth/login', { body: { email: replacement, password: `${password}\ufffd` } })).status, 200);
+  t.is((await call('POST', '/api/auth/login', { body: { email, password: 'a wrong but fine password' } })).status, 401);
+});
+
+/** Spellings of one address that a careless fold would tell apart or run together (the throttle bypass of issue 11). */
+const FULL_WIDTH = (ascii: string) => [...ascii].map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0)).join('');
+const spellings = (local: string, domain: string) => ({
+  upper: `${local.toUpperCase()}@${domain}`,
+  kelvin: `${local.replace('k', '\u212a')}@${domain}`,
+  fullWidth: `${FULL_WIDTH(local)}@${domain}`,
+});
+
+async function failTenTimes(email: string) {
+  for (let i = 0; i < 10; i++) await call('POST', '/api/auth/login', { body: { email, password: `wrong-${i}-password` } });
+}
+
+test('every spelling that reaches an account counts against its login throttle (Kelvin sign, full-width, case)', async (t) => {
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const id = randomUUID().slice(0, 8);
+    const ascii = `thrik-${id}@example.com`;
+    const variant = spell.replace('@', `-${id}@`);
+    t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+    t.is((await call('POST', '/api/auth/login', { body: { email: variant, password } })).status, 200, `${name} reaches the account`);
+
+    await failTenTimes(ascii);
+    const afterAsciiFailures = await call('POST', '/api/auth/login', { body: { email: variant, password } });
+    t.is(afterAsciiFailures.status, 429, `${name} after ten failures as typed`);
+    for (let i = 0; i < 10; i++) {
+      t.is((await call('POST', '/api/auth/login', { body: { email: variant, password: `guess-${i}-password` } })).status, 429, `${name} guess ${i}`);
+    }
+  }
+});
+
+test('failures under another spelling throttle the address as registered', async (t) => {
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const id = randomUUID().slice(0, 8);
+    const ascii = `thrik-${id}@example.com`;
+    t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+    await failTenTimes(spell.replace('@', `-${id}@`));
+    t.is((await call('POST', '/api/auth/login', { body: { email: ascii, password } })).status, 429, name);
+  }
+});
+
+test('a dotted capital I is another address: it neither logs in to the ASCII account nor escapes its throttle', async (t) => {
+  const id = randomUUID().slice(0, 8);
+  const ascii = `thri-x-${id}@example.com`;
+  const dotted = `thr\u0130-x-${id}@example.com`;
+  t.is((await call('POST', '/api/auth/register', { body: { email: ascii, password } })).status, 201);
+  t.is((await call('POST', '/api/auth/login', { body: { email: dotted, password } })).status, 401);
+  await failTenTimes(ascii);
+  t.is((await call('POST', '/api/auth/login', { body: { email: dotted, password } })).status, 401, 'not 200: the attack of issue 11');
+  t.is((await call('POST', '/api/auth/login', { body: { email: ascii, password } })).status, 429);
+  const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(dotted)}`, { token: keys.issuerFor('files').issue('auth') });
+  t.is(lookup.status, 404);
+});
+
+test('registering another spelling of a taken address never creates a second user', async (t) => {
+  const id = randomUUID().slice(0, 8);
+  const ascii = `thrik-${id}@example.com`;
+  const first = await call('POST', '/api/auth/register', { body: { email: ascii, password } });
+  t.is(first.status, 201);
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const again = await call('POST', '/api/auth/register', { body: { email: spell.replace('@', `-${id}@`), password } });
+    // As typed the upper-case one is a valid address (409); the others are not addresses as typed (400).
+    t.is(again.status, name === 'upper' ? 409 : 400, name);
+  }
+  const files = keys.issuerFor('files');
+  for (const [name, spell] of Object.entries(spellings('thrik', 'example.com'))) {
+    const lookup = await call('GET', `/internal/users?email=${encodeURIComponent(spell.replace('@', `-${id}@`))}`, { token: files.issue('auth') });
+    t.is(lookup.status, 200, `lookup ${name}`);
+    t.is(lookup.body.id, first.body.id);
+    t.is(lookup.body.email, ascii, 'shown as typed at registration');
+  }
+});
+
+test('a login email that normalises to nothing or to more than 320 characters is a 400', async (t) => {
+  for (const email of ['   ', '\ufdfa'.repeat(100)]) {
+    const response = await call('POST', '/api/auth/login', { body: { email, password } });
+    t.is(response.status, 400, JSON.stringify(email.slice(0, 8)));
+    t.is(response.body.error.code, 'validation_failed');
+  }
 });
 
 test('an unknown route is a JSON 404', async (t) => {

@@ -1,3 +1,4 @@
+import { normalizeEmail } from '@govault/lib';
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 export interface LoginThrottlePolicy {
@@ -7,8 +8,9 @@ export interface LoginThrottlePolicy {
 }
 
 /**
- * Failed logins per email. Keyed by the email as typed (lower-cased), whether a user has
- * it or not: a throttled unknown email and a throttled real one look the same.
+ * Failed logins per email. Keyed by normalizeEmail(email), the key users are stored and
+ * looked up by, so every spelling that reaches an account counts against it; whether a
+ * user has it or not: a throttled unknown email and a throttled real one look the same.
  */
 export interface LoginThrottle {
   /** Seconds until the email may try again, 0 when it may try now. */
@@ -17,7 +19,7 @@ export interface LoginThrottle {
   reset(email: string): Promise<void>;
 }
 
-const keyOf = (email: string) => email.trim().toLowerCase();
+const keyOf = normalizeEmail;
 
 /** In memory: for unit tests, and the reference the PostgreSQL one is tested against. */
 export class MemoryLoginThrottle implements LoginThrottle {

@@ -27,11 +27,14 @@ export class SessionService {
     private readonly throttle: LoginThrottle,
   ) {}
 
-  /** Past the throttle's limit every attempt for that email is refused, the right password too. */
-  async login(email: string, password: string): Promise<TokenPair> {
+  /**
+   * Past the throttle's limit every attempt for that email is refused, the right password
+   * too. `client` is the caller's address (see UserService.register).
+   */
+  async login(email: string, password: string, client: string): Promise<TokenPair> {
     const wait = await this.throttle.retryAfter(email);
     if (wait > 0) throw rateLimited(wait, 'Too many failed logins for this email; try again later');
-    const user = await this.users.authenticate(email, password).catch(async (err: unknown) => {
+    const user = await this.users.authenticate(email, password, client).catch(async (err: unknown) => {
       if (err instanceof AppError && err.status === 401) await this.throttle.recordFailure(email);
       throw err;
     });

@@ -2,6 +2,7 @@ import { EntitySchema } from '@mikro-orm/postgresql';
 
 export interface User {
   id: string;
+  /** As the user typed it at registration; identity is its normalised form (UserRow.emailKey). */
   email: string;
   displayName: string | null;
   passwordHash: string | null;
@@ -10,12 +11,18 @@ export interface User {
   updatedAt: Date;
 }
 
-export const UserEntity = new EntitySchema<User>({
+/** The stored row: the user plus normalizeEmail(email), the key every lookup and the unique index use. */
+export interface UserRow extends User {
+  emailKey: string;
+}
+
+export const UserEntity = new EntitySchema<UserRow>({
   name: 'User',
   tableName: 'users',
   properties: {
     id: { type: 'uuid', primary: true },
     email: { type: 'text' },
+    emailKey: { type: 'text' },
     displayName: { type: 'text', nullable: true },
     passwordHash: { type: 'text', nullable: true },
     tokenVersion: { type: 'integer' },

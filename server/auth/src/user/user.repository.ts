@@ -1,3 +1,4 @@
+import { normalizeEmail } from '@govault/lib';
 import { UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/postgresql';
 import { UserEntity, type User } from './user.entity.ts';
 
@@ -8,10 +9,10 @@ export class DuplicateEmailError extends Error {
 }
 
 export interface UserRepository {
-  /** Throws DuplicateEmailError when the email is taken, in any case. */
+  /** Throws DuplicateEmailError when another user has the same normalizeEmail() form. */
   insert(user: User): Promise<void>;
   findById(id: string): Promise<User | undefined>;
-  /** Case-insensitive, as the unique index on lower(email). */
+  /** By normalizeEmail(email): every spelling of one address finds the same user. */
   findByEmail(email: string): Promise<User | undefined>;
 }
 
@@ -20,7 +21,7 @@ export class MikroOrmUserRepository implements UserRepository {
 
   async insert(user: User): Promise<void> {
     try {
-      await this.orm.em.fork().insert(UserEntity, user);
+      await this.orm.em.fork().insert(UserEntity, { ...user, emailKey: normalizeEmail(user.email) });
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) throw new DuplicateEmailError();
       throw err;
@@ -33,11 +34,7 @@ export class MikroOrmUserRepository implements UserRepository {
   }
 
   async findByEmail(email: string): Promise<User | undefined> {
-    const row = await this.orm.em
-      .fork()
-      .createQueryBuilder(UserEntity, 'u')
-      .where('lower(u.email) = lower(?)', [email])
-      .getSingleResult();
+    const row = await this.orm.em.fork().findOne(UserEntity, { emailKey: normalizeEmail(email) });
     return row ? toUser(row) : undefined;
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { conflict, notFound, unauthenticated } from '@govault/lib';
+import { conflict, notFound, rateLimited, unauthenticated } from '@govault/lib';
+import { ClientQueueFull, type FairScheduler } from '../password/fair-scheduler.ts';
+import { isComparablePassword, type PasswordHasher } from '../password/password-hasher.ts';
 import type { User } from './user.entity.ts';
-import { MAX_PASSWORD_BYTES, type PasswordHasher } from './password-hasher.ts';
 import { DuplicateEmailError, type UserRepository } from './user.repository.ts';
 
 export interface Registration {
@@ -14,15 +15,19 @@ export class UserService {
   constructor(
     private readonly users: UserRepository,
     private readonly passwords: PasswordHasher,
+    /** Every bcrypt hash and compare waits its client's turn here. */
+    private readonly hashing: FairScheduler,
   ) {}
 
-  async register(input: Registration): Promise<User> {
+  /** `client` is the caller's address: it decides whose turn the bcrypt work waits for. */
+  async register(input: Registration, client: string): Promise<User> {
+    const passwordHash = await this.inTurn(client, () => this.passwords.hash(input.password));
     const now = new Date();
     const user: User = {
       id: randomUUID(),
       email: input.email,
       displayName: input.displayName ?? null,
-      passwordHash: await this.passwords.hash(input.password),
+      passwordHash,
       tokenVersion: 0,
       createdAt: now,
       updatedAt: now,
@@ -36,15 +41,18 @@ export class UserService {
     return user;
   }
 
-  /** The same 401 for an unknown email and a wrong password, after the same bcrypt work. */
-  async authenticate(email: string, password: string): Promise<User> {
-    const user = await this.users.findByEmail(email);
-    const valid = await this.passwords.verify(password, user?.passwordHash);
-    // Longer passwords are never accepted: bcrypt would compare only their first 72 bytes.
-    if (!user || !valid || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
-      throw unauthenticated('Invalid email or password');
-    }
-    return user;
+  /**
+   * The same 401 for an unknown email and a wrong password, after the same bcrypt work.
+   * The lookup waits for the client's turn too: a flood's queued logins then hold no
+   * database connection and add no query ahead of other clients' logins.
+   */
+  async authenticate(email: string, password: string, client: string): Promise<User> {
+    return this.inTurn(client, async () => {
+      const user = await this.users.findByEmail(email);
+      const valid = await this.passwords.verify(password, user?.passwordHash);
+      if (!user || !valid || !isComparablePassword(password)) throw unauthenticated('Invalid email or password');
+      return user;
+    });
   }
 
   async get(id: string): Promise<User> {
@@ -57,5 +65,12 @@ export class UserService {
     const user = await this.users.findByEmail(email);
     if (!user) throw notFound('user');
     return user;
+  }
+
+  private inTurn<T>(client: string, work: () => Promise<T>): Promise<T> {
+    return this.hashing.run(client, work).catch((err: unknown) => {
+      if (err instanceof ClientQueueFull) throw rateLimited(err.retryAfterSeconds, 'Too many password checks from your address; try again later');
+      throw err;
+    });
   }
 }
