@@ -5,17 +5,15 @@
  * at upload time: the upload would finish and never become a file.
  */
 
+import { CONTROL_CHARACTER, LONE_SURROGATE } from './text.ts';
+
 export const MAX_FILE_NAME_LENGTH = 255;
 
-/** C0 and C1 controls and DEL. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 /**
  * Bidirectional controls (embeddings, overrides, isolates, marks): `invoice\u202Efdp.exe`
  * displays as `invoiceexe.pdf`.
  */
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
-/** Lone surrogates: not text; PostgreSQL and UTF-8 cannot store them as they are. */
-const LONE_SURROGATE = /\p{Cs}/u;
 const SEPARATOR = /[/\\]/u;
 /**
  * A character that shows: not white space, not a format character (zero-width space and
@@ -28,7 +26,7 @@ const VISIBLE = /[^\p{White_Space}\p{Cf}\p{Cc}\p{Cs}\p{Mn}\p{Me}\u115f\u1160\u31
 export function fileNameProblem(name: string): string | undefined {
   const length = codePointLength(name);
   if (length < 1 || length > MAX_FILE_NAME_LENGTH) return `must be 1 to ${MAX_FILE_NAME_LENGTH} characters`;
-  if (CONTROL.test(name)) return 'must not contain control characters';
+  if (CONTROL_CHARACTER.test(name)) return 'must not contain control characters';
   if (LONE_SURROGATE.test(name)) return 'must be valid Unicode text';
   if (BIDI.test(name)) return 'must not contain bidirectional control characters';
   if (SEPARATOR.test(name)) return 'must not contain / or \\';
@@ -40,7 +38,7 @@ export function fileNameProblem(name: string): string | undefined {
 
 export const isValidFileName = (name: string): boolean => fileNameProblem(name) === undefined;
 
-const STRIPPED = new RegExp(`${CONTROL.source}|${BIDI.source}|${LONE_SURROGATE.source}`, 'gu');
+const STRIPPED = new RegExp(`${CONTROL_CHARACTER.source}|${BIDI.source}|${LONE_SURROGATE.source}`, 'gu');
 
 /**
  * The name a file gets from what a client said. Clients send full paths, empty strings or

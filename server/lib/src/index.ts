@@ -17,3 +17,4 @@ export * from './buffer-churn.ts';
 export * from './email.ts';
 export * from './file-names.ts';
 export * from './routing.ts';
+export * from './text.ts';

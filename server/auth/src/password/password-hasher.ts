@@ -1,5 +1,5 @@
 import bcrypt from 'bcrypt';
-import { hasLoneSurrogate } from '../http/text-fields.ts';
+import { hasLoneSurrogate } from '@govault/lib';
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;

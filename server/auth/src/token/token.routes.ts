@@ -1,9 +1,9 @@
 import Router from '@koa/router';
-import { EXACT_ROUTING, parseBody, requireUser } from '@govault/lib';
+import { EXACT_ROUTING, cleanText, parseBody, requireUser } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { clientAddress } from '../http/client-address.ts';
-import { cleanText, emailToFind } from '../http/text-fields.ts';
+import { emailToFind } from '../http/text-fields.ts';
 import type { SessionService } from './session.service.ts';
 import type { SigningKeyRing } from './signing-keys.ts';
 

@@ -1,9 +1,9 @@
 import Router from '@koa/router';
-import { EXACT_ROUTING, normalizeEmail, parseBody, parseQuery, requireUser, notFound } from '@govault/lib';
+import { EXACT_ROUTING, cleanText, normalizeEmail, notFound, parseBody, parseQuery, requireUser, withCleanText } from '@govault/lib';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { clientAddress } from '../http/client-address.ts';
-import { cleanText, emailToFind, withCleanText } from '../http/text-fields.ts';
+import { emailToFind } from '../http/text-fields.ts';
 import type { User } from './user.entity.ts';
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES } from '../password/password-hasher.ts';
 import type { UserService } from './user.service.ts';

@@ -1,10 +1,10 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { EXACT_ROUTING, parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, cleanText, parse, parseBody, parseQuery, requireInternalToken, requireUser, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import { uuid } from '../ids.ts';
 import type { FileService } from './file.service.ts';
-import { CONTROL, fileName, LONE_SURROGATE } from './names.ts';
+import { fileName } from './names.ts';
 import { sendContent } from './send-content.ts';
 
 const blankToUndefined = (v: unknown) => (v === '' ? undefined : v);
@@ -17,12 +17,7 @@ const listQuery = z.object({
   // NUL in a parameter: such a search is a client mistake, not an empty result.
   q: z.preprocess(
     blankToUndefined,
-    z
-      .string()
-      .max(255)
-      .refine((v) => !CONTROL.test(v), 'must not contain control characters')
-      .refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text')
-      .optional(),
+cleanText().max(255).optional(),
   ),
 });
 

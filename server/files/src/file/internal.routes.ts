@@ -1,19 +1,13 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import { EXACT_ROUTING, parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
+import { EXACT_ROUTING, cleanText, parseBody, requireInternalToken, type InternalTokenVerifier } from '@govault/lib';
 import { z } from 'zod';
 import { uuid } from '../ids.ts';
 import { isSafeStorageKey } from '../storage/object-storage.ts';
 import type { FileService } from './file.service.ts';
-import { CONTROL, fileName, LONE_SURROGATE } from './names.ts';
+import { fileName } from './names.ts';
 
-/** Text without control characters or lone surrogates (which would be stored as U+FFFD). */
-const plainText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((v) => !CONTROL.test(v), 'must not contain control characters')
-    .refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text');
+const plainText = (max: number) => cleanText().max(max);
 
 const registration = z.object({
   uploadId: plainText(512).pipe(z.string().min(1)),
