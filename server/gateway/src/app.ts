@@ -18,6 +18,7 @@ import { gatewayAccessLog } from './http/access-log.ts';
 import { corsPolicy } from './http/cors.ts';
 import { routeName } from './http/route-name.ts';
 import { webApp } from './http/web-app.ts';
+import { inflightLimit } from './limits/inflight-limit.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
 import { rateLimit } from './rate-limit/rate-limit.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/rate-limit-store.ts';
@@ -41,7 +42,13 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   const proxy = new StreamingProxy(
     pools,
     issuer,
-    { retryMs: config.upstreamRetryMs, timeoutMs: config.upstreamTimeoutMs, waitFor: ['upload'] },
+    {
+      retryMs: config.upstreamRetryMs,
+      timeoutMs: config.upstreamTimeoutMs,
+      waitFor: ['upload'],
+      bodyIdleTimeoutMs: config.clientLimits.bodyIdleTimeoutMs,
+      maxSocketsPerInstance: config.clientLimits.upstreamMaxSockets,
+    },
     logger,
   );
   const redisStore = config.rateLimit.redisUrl
@@ -76,6 +83,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
     }),
   );
   app.use(authenticate(verifier));
+  app.use(inflightLimit(config.clientLimits.maxInflightPerIp));
   app.use(proxy.middleware());
 
   return {
