@@ -165,6 +165,9 @@ test('framing Node refuses never reaches a service and gets a JSON 400', async (
     [['Transfer-Encoding', 'chunked, gzip']],
     [['Content-Length', '5'], ['Content-Length', '7']],
     [['Content-Length', '-1']],
+    [['Content-Length', '5, 5']],
+    [['Transfer-Encoding ', 'chunked']], // RFC 9112 §5.1: whitespace before the colon MUST be rejected with 400
+    [['Transfer-Encoding', 'xchunked']],
   ] as Array<Array<[string, string]>>) {
     const response = await exchange(gateway.port, rawRequest('POST', '/api/files/x', [['Host', 'g'], ['Authorization', bearer()], ...framing], '0\r\n\r\n'));
     t.is(response?.status, 400, JSON.stringify(framing));

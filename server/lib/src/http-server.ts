@@ -10,7 +10,7 @@ export interface RunningServer {
 }
 
 export interface ListenOptions {
-  /** Node's server options (headersTimeout, connectionsCheckingInterval, ...) over the defaults below. */
+  /** Node's server options (headersTimeout, connectionsCheckingInterval, ...); requestTimeout defaults to 0 here. */
   server?: ServerOptions;
   /** Runs before the server listens: connection limits, clientError handling. */
   prepare?: (server: Server) => void;
