@@ -54,6 +54,8 @@ export class RequestBody {
   bytes = 0;
   /** The client left mid-content or went silent. */
   cutShort: ClientCutShort | undefined;
+  /** The upstream request the content goes to now, and what to tell it. */
+  private target: { upstream: ClientRequest; handlers: StreamHandlers } | undefined;
 
   private constructor(
     readonly source: IncomingMessage,
@@ -80,9 +82,18 @@ export class RequestBody {
    * Pipes the content into `upstream`. A client that leaves mid-content leaves a
    * half-sent request upstream: that request is destroyed with its connection, never
    * returned to the keep-alive pool. Silence for the idle timeout counts as leaving.
+   * (Called again for the next instance when a connection failed before any byte was read.)
    */
   streamInto(upstream: ClientRequest, handlers: StreamHandlers): void {
+    const first = !this.target;
+    this.target = { upstream, handlers };
+    if (first) this.watch();
+    this.source.pipe(upstream);
+  }
+
+  private watch(): void {
     const idle = setTimeout(() => {
+      const { upstream, handlers } = this.target!;
       // A paused source waits on the upstream (backpressure), not on the client.
       if (upstream.writableNeedDrain) return void idle.refresh();
       this.cutShort = new ClientCutShort('stalled');
@@ -96,15 +107,14 @@ export class RequestBody {
     });
     this.source.once('end', () => {
       clearTimeout(idle);
-      handlers.onSent();
+      this.target!.handlers.onSent();
     });
     this.source.once('close', () => {
       clearTimeout(idle);
       if (this.source.complete) return;
       this.cutShort ??= new ClientCutShort('left');
-      upstream.destroy(this.cutShort);
+      this.target!.upstream.destroy(this.cutShort);
     });
-    this.source.pipe(upstream);
   }
 
   /** After an early answer: the rest of the content is read and dropped here, never sent on. */
