@@ -21,6 +21,7 @@ import { publicOrigin } from './http/public-origin.ts';
 import { knownRoutesOnly, routeName, routeOf } from './http/route-name.ts';
 import { webApp } from './http/web-app.ts';
 import { isCredentialRequest } from './proxy/routes.ts';
+import { inflightLimit } from './limits/inflight-limit.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
 import { rateLimit } from './rate-limit/rate-limit.ts';
 import { MemoryRateLimitStore, type RateLimitStore } from './rate-limit/rate-limit-store.ts';
@@ -47,7 +48,13 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   const proxy = new StreamingProxy(
     pools,
     issuer,
-    { retryMs: config.upstreamRetryMs, timeoutMs: config.upstreamTimeoutMs, waitFor: ['upload'] },
+    {
+      retryMs: config.upstreamRetryMs,
+      timeoutMs: config.upstreamTimeoutMs,
+      waitFor: ['upload'],
+      bodyIdleTimeoutMs: config.clientLimits.bodyIdleTimeoutMs,
+      maxSocketsPerInstance: config.clientLimits.upstreamMaxSockets,
+    },
     logger,
   );
   const redisStore = config.rateLimit.redisUrl
@@ -85,6 +92,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   );
   app.use(authenticate(verifier));
   app.use(knownRoutesOnly());
+  app.use(inflightLimit(config.clientLimits.maxInflightPerIp));
   app.use(proxy.middleware());
 
   const operatorApp = new Koa();

@@ -91,6 +91,21 @@ export const gatewayConfigSchema = z
     REDIS_URL: env.optionalUrl(),
     LOG_LEVEL: env.logLevel(),
     ...edgeVariables,
+    // Slow and greedy clients (connection-limits.ts): each address gets a bounded share.
+    /** How long a client may take to send a request's header section (then 408 and close). */
+    GATEWAY_HEADERS_TIMEOUT_SECONDS: env.seconds(20),
+    /** How long a request body may stay silent between two bytes (an idle timeout, not a total one: a long upload goes on while bytes flow). */
+    GATEWAY_BODY_IDLE_TIMEOUT_SECONDS: env.seconds(60),
+    /** Open connections per client address; more are closed at once. Not applied behind a proxy (TRUST_PROXY_HOPS > 0), where every connection comes from the proxy. */
+    GATEWAY_MAX_CONNECTIONS_PER_IP: count(128),
+    /** Proxied requests in progress per client address (ctx.ip); more get 429. */
+    GATEWAY_MAX_INFLIGHT_PER_IP: count(64),
+    /** Connections to each upstream instance; must exceed GATEWAY_MAX_INFLIGHT_PER_IP so that one address cannot take them all. */
+    GATEWAY_UPSTREAM_MAX_SOCKETS: count(512),
+  })
+  .refine((v) => v.GATEWAY_MAX_INFLIGHT_PER_IP < v.GATEWAY_UPSTREAM_MAX_SOCKETS, {
+    path: ['GATEWAY_MAX_INFLIGHT_PER_IP'],
+    message: 'must be below GATEWAY_UPSTREAM_MAX_SOCKETS, or one client address can take every upstream connection',
   })
   .transform((v) => ({
     port: v.GATEWAY_PORT,
@@ -113,6 +128,14 @@ export const gatewayConfigSchema = z
     publicUrl: v.PUBLIC_URL,
     publicHosts: v.PUBLIC_HOSTS,
     metricsPort: v.GATEWAY_METRICS_PORT,
+    clientLimits: {
+      headersTimeoutMs: v.GATEWAY_HEADERS_TIMEOUT_SECONDS * 1000,
+      bodyIdleTimeoutMs: v.GATEWAY_BODY_IDLE_TIMEOUT_SECONDS * 1000,
+      // Behind a proxy every connection is the proxy's: the proxy caps connections per client, the gateway caps requests.
+      maxConnectionsPerIp: v.TRUST_PROXY_HOPS > 0 ? Infinity : v.GATEWAY_MAX_CONNECTIONS_PER_IP,
+      maxInflightPerIp: v.GATEWAY_MAX_INFLIGHT_PER_IP,
+      upstreamMaxSockets: v.GATEWAY_UPSTREAM_MAX_SOCKETS,
+    },
   }));
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

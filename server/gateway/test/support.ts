@@ -7,6 +7,7 @@ import { generateEcKeyPair, listen, type RunningServer } from '@govault/lib';
 import { testServiceKeys } from '@govault/lib/testing';
 import { buildGatewayApp, type GatewayApp } from '../src/app.ts';
 import { gatewayConfigSchema } from '../src/config.ts';
+import { frontDoorServer } from '../src/limits/front-door-server.ts';
 
 /** Stand-in upstreams and a gateway in front of them, for the gateway's own tests. */
 export const keys = testServiceKeys();
@@ -102,7 +103,7 @@ export async function startGateway(env: Record<string, string | undefined>): Pro
   const logLines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
   const built = buildGatewayApp(config, logger);
-  const running: RunningServer = await listen(built.app, '127.0.0.1', 0);
+  const running: RunningServer = await listen(built.app, '127.0.0.1', 0, frontDoorServer(config.clientLimits));
   const operator: RunningServer = await listen(built.operatorApp, '127.0.0.1', 0);
   const base = `http://127.0.0.1:${running.port}`;
   const metricsBase = `http://127.0.0.1:${operator.port}`;

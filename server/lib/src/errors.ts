@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'conflict'
   | 'payload_too_large'
   | 'rate_limited'
+  | 'request_timeout'
   | 'upstream_unavailable'
   | 'internal';
 
@@ -41,6 +42,10 @@ export const upstreamUnavailable = (service: string, retryAfterSeconds = 5, caus
     cause,
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
+
+/** The client went silent mid-request; the connection closes, since the rest of the request cannot be told apart from the next one. */
+export const requestTimeout = (message = 'The request was not sent in time') =>
+  new AppError('request_timeout', 408, message, undefined, { headers: { Connection: 'close' } });
 
 export const rateLimited = (retryAfterSeconds: number, message = 'Too many requests, slow down') =>
   new AppError('rate_limited', 429, message, undefined, { headers: { 'Retry-After': String(retryAfterSeconds) } });

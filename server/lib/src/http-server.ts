@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -9,11 +9,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export interface ListenOptions {
+  /** Node's server options (headersTimeout, connectionsCheckingInterval, ...); requestTimeout defaults to 0 here. */
+  server?: ServerOptions;
+  /** Runs before the server listens: connection limits, clientError handling. */
+  prepare?: (server: Server) => void;
+}
+
 /** Listens on host:port; close() stops accepting, lets in-flight requests finish, then returns. */
-export async function listen(app: Koa, host: string, port: number): Promise<RunningServer> {
-  const server = createServer(app.callback());
+export async function listen(app: Koa, host: string, port: number, options: ListenOptions = {}): Promise<RunningServer> {
+  // requestTimeout 0: long uploads; the per-route logic decides, not a global timer.
+  const server = createServer({ requestTimeout: 0, ...options.server }, app.callback());
   server.keepAliveTimeout = 65_000;
-  server.requestTimeout = 0; // long uploads: the per-route logic decides, not a global timer
+  options.prepare?.(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

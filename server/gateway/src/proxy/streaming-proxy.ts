@@ -1,11 +1,19 @@
 import { Agent, request, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'koa';
-import { bufferChurn, notFound, upstreamUnavailable, type InternalTokenIssuer, type Logger } from '@govault/lib';
+import { bufferChurn, notFound, requestTimeout, upstreamUnavailable, type InternalTokenIssuer, type Logger } from '@govault/lib';
 import type { UpstreamName } from '../config.ts';
-import { UpstreamFailure, isUnreachable, type UpstreamInstance, type UpstreamPool, type UpstreamPools } from '../upstream/upstream-pool.ts';
+import {
+  UpstreamFailure,
+  UpstreamServerError,
+  isUnreachable,
+  type UpstreamInstance,
+  type UpstreamPool,
+  type UpstreamPools,
+} from '../upstream/upstream-pool.ts';
 import { originOf } from '../http/public-origin.ts';
 import { requestHeadersFor, responseHeadersFrom } from './forward-headers.ts';
+import { ClientCutShort, RequestBody, withFraming } from './request-body.ts';
 import { upstreamFor } from './routes.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -22,23 +30,10 @@ export interface ProxyOptions {
    * their clients want, and Retry-After tells them when to come back.
    */
   waitFor: UpstreamName[];
-}
-
-/** Where the request body stands: once a byte has been read it cannot go to another instance. */
-class RequestBody {
-  bytes = 0;
-  constructor(readonly source: IncomingMessage) {}
-
-  get consumed(): boolean {
-    return this.bytes > 0;
-  }
-
-  static of(ctx: Context): RequestBody | undefined {
-    if (IDEMPOTENT.has(ctx.method)) return undefined;
-    const length = ctx.get('content-length');
-    if (!ctx.get('transfer-encoding') && (length === '' || length === '0')) return undefined;
-    return new RequestBody(ctx.req);
-  }
+  /** How long a request body may stay silent before the request is cut (408). */
+  bodyIdleTimeoutMs: number;
+  /** Connections to each upstream instance. */
+  maxSocketsPerInstance: number;
 }
 
 /**
@@ -54,14 +49,14 @@ class ClientEnd {
     res.once('close', () => {
       if (res.writableFinished) return;
       this.gone = true;
-      this.upstream?.destroy();
+      this.upstream?.destroy(new ClientCutShort('left'));
     });
   }
 
   /** The upstream request now serving this client; cut at once if the client is gone. */
   follow(upstream: ClientRequest): void {
     this.upstream = upstream;
-    if (this.gone) upstream.destroy();
+    if (this.gone) upstream.destroy(new ClientCutShort('left'));
   }
 }
 
@@ -69,23 +64,28 @@ class ClientEnd {
  * Forwards a request to an instance of its service and streams both bodies: nothing is
  * buffered, so a multi-GiB tus PATCH passes with flat memory and keeps backpressure end
  * to end. A client that goes away aborts the upstream request, and an upstream that dies
- * mid-answer cuts the client's response.
+ * mid-answer cuts the client's response. The proxy owns the framing of every upstream
+ * request (request-body.ts), and an upstream connection goes back to the keep-alive pool
+ * only when its request was sent whole and its answer read whole.
  */
 export class StreamingProxy {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 512 });
+  private readonly agent: Agent;
 
   constructor(
     private readonly pools: UpstreamPools,
     private readonly issuer: InternalTokenIssuer,
     private readonly options: ProxyOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSocketsPerInstance });
+  }
 
   middleware() {
     return async (ctx: Context) => {
       const name = upstreamFor(ctx.path);
       if (!name) throw notFound('route');
-      const headers = requestHeadersFor(ctx.req.headers, {
+      const body = RequestBody.of(ctx.req, this.options.bodyIdleTimeoutMs);
+      const forwarded = requestHeadersFor(ctx.req.headers, {
         userId: ctx.state.userId,
         requestId: ctx.state.requestId,
         // The request id travels in X-Request-Id; leaving it out of the token lets tokens be reused.
@@ -95,18 +95,24 @@ export class StreamingProxy {
         forwardedProto: originOf(ctx).proto,
         clientIp: ctx.ip,
       });
+      const headers = withFraming(forwarded, body);
       const client = new ClientEnd(ctx.res);
-      const body = RequestBody.of(ctx);
       ctx.state.upstream = name;
-      const { response, instance } = await this.send(ctx, this.pools[name], headers, body, client)
-        .catch((err: Error) => {
-          if (client.gone) throw err;
-          this.logger.warn({ err, upstream: name, requestId: ctx.state.requestId }, 'upstream unavailable');
-          throw upstreamUnavailable(name, 5, err);
-        })
-        .finally(() => {
-          ctx.state.bytesIn = body?.bytes ?? 0;
-        });
+      let sent;
+      try {
+        sent = await this.send(ctx, this.pools[name], headers, body, client);
+      } catch (err) {
+        if (err instanceof ClientCutShort && err.reason === 'stalled' && !client.gone) throw requestTimeout();
+        if (client.gone || err instanceof ClientCutShort) {
+          ctx.respond = false; // nobody is listening
+          return;
+        }
+        this.logger.warn({ err, upstream: name, requestId: ctx.state.requestId }, 'upstream unavailable');
+        throw upstreamUnavailable(name, 5, err);
+      } finally {
+        ctx.state.bytesIn = body?.bytes ?? 0;
+      }
+      const { response, instance } = sent;
       ctx.state.instance = instance.url;
       ctx.state.bytesOut = 0;
       response.on('data', (chunk: Buffer) => {
@@ -131,7 +137,8 @@ export class StreamingProxy {
    * Tries the instances in turn. A request the upstream never saw (connection refused, a
    * body not yet read) moves on to the next instance. When none is left, idempotent
    * requests to a `waitFor` upstream wait for one that is restarting (bounded, with
-   * backoff); everything else gets its 503 at once.
+   * backoff); everything else gets its 503 at once. A 5xx answer counts against the
+   * instance's breaker and still goes to the client.
    */
   private async send(
     ctx: Context,
@@ -149,9 +156,10 @@ export class StreamingProxy {
       if (instance) {
         tried.add(instance);
         try {
-          const response = await instance.breaker.run(() => this.attempt(ctx, instance, headers, body, client));
+          const response = await instance.breaker.run(() => this.attempt(ctx, instance, headers, body, client).then(UpstreamServerError.check));
           return { response, instance };
         } catch (err) {
+          if (err instanceof UpstreamServerError) return { response: err.response, instance };
           lastError = err;
           if (!isUnreachable(err) || body?.consumed || client.gone) throw err;
           continue;
@@ -166,7 +174,11 @@ export class StreamingProxy {
     }
   }
 
-  /** Resolves with the upstream's response headers; the bodies stream on. */
+  /**
+   * Resolves with the upstream's response headers; the bodies stream on. Fails with
+   * ClientCutShort when the client left or went silent: that says nothing about the
+   * upstream, and its breaker does not count it.
+   */
   private attempt(
     ctx: Context,
     instance: UpstreamInstance,
@@ -187,11 +199,13 @@ export class StreamingProxy {
       };
       upstreamRequest.once('response', (response) => {
         clearTimeout(timer);
+        if (body && !upstreamRequest.writableFinished) closeAfterEarlyAnswer(upstreamRequest, response, body);
         resolve(response);
       });
-      upstreamRequest.once('error', (err) => {
+      // `on`: a request destroyed after its answer can still report an error.
+      upstreamRequest.on('error', (err) => {
         clearTimeout(timer);
-        reject(err);
+        reject(body?.cutShort ?? (client.gone ? new ClientCutShort('left') : err));
       });
       if (!body) {
         upstreamRequest.end();
@@ -202,14 +216,14 @@ export class StreamingProxy {
       // consumed nothing, and the request can go to another instance. The clock starts
       // when the body has been sent, so a long upload is never cut while bytes flow.
       upstreamRequest.once('socket', (socket) => {
-        const stream = () => {
-          body.source.on('data', (chunk: Buffer) => {
-            body.bytes += chunk.length;
-            bufferChurn.add(chunk.length);
+        const stream = () =>
+          body.streamInto(upstreamRequest, {
+            onSent: startClock,
+            onStalled: () => {
+              // An answer already on its way cannot become a 408: the connection goes.
+              if (ctx.res.headersSent) ctx.req.socket.destroy();
+            },
           });
-          body.source.once('end', startClock);
-          body.source.pipe(upstreamRequest);
-        };
         if (socket.connecting) socket.once('connect', stream);
         else stream();
       });
@@ -219,4 +233,19 @@ export class StreamingProxy {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * An upstream may answer before it has read the whole request (a 413, a 401; RFC 9112
+ * §9.3). Its connection is then in a state the proxy cannot vouch for (it may never read
+ * the rest), so it is closed rather than reused, and once the answer is complete the rest
+ * of the client's content is read and dropped at the gateway instead of sent on.
+ */
+function closeAfterEarlyAnswer(upstream: ClientRequest, response: IncomingMessage, body: RequestBody): void {
+  upstream.shouldKeepAlive = false;
+  response.once('close', () => {
+    if (upstream.writableFinished) return;
+    body.discardRest();
+    upstream.destroy();
+  });
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { CircuitBreaker, type Logger } from '@govault/lib';
 import type { GatewayConfig, UpstreamName } from '../config.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
@@ -12,6 +13,21 @@ export class UpstreamFailure extends Error {
   }
 }
 
+/**
+ * The upstream answered with a 5xx: the answer goes to the client, and counts against the
+ * instance's breaker. (Raised inside the breaker's call, caught right outside it.)
+ */
+export class UpstreamServerError extends Error {
+  constructor(readonly response: IncomingMessage) {
+    super(`upstream answered ${response.statusCode}`);
+  }
+
+  static check(response: IncomingMessage): IncomingMessage {
+    if ((response.statusCode ?? 0) >= 500) throw new UpstreamServerError(response);
+    return response;
+  }
+}
+
 /** Errors that say the instance is unreachable or dead (the request did not get an answer). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
 
@@ -19,7 +35,13 @@ export function isUnreachable(err: unknown): boolean {
   return UNREACHABLE.has((err as NodeJS.ErrnoException)?.code ?? '') || (err as Error)?.name === 'CircuitBrokenError';
 }
 
-const countsAgainstInstance = (err: unknown) => err instanceof UpstreamFailure || (UNREACHABLE.has((err as NodeJS.ErrnoException)?.code ?? ''));
+/**
+ * Only the upstream's faults count: no connection, no answer in time, a 5xx. A request
+ * cut because its client left or went silent (ClientCutShort, whatever the socket said
+ * then) never reaches here as an ECONNRESET: the proxy names it for what it is.
+ */
+const countsAgainstInstance = (err: unknown) =>
+  err instanceof UpstreamFailure || err instanceof UpstreamServerError || UNREACHABLE.has((err as NodeJS.ErrnoException)?.code ?? '');
 
 export interface UpstreamInstance {
   upstream: UpstreamName;
