@@ -32,7 +32,7 @@ async function fixture(t: { teardown(fn: () => Promise<void>): void }, env: Reco
 }
 
 const slowPost = (headers: Array<[string, string]> = []) =>
-  rawRequest('POST', '/api/files/x', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', '100'], ...headers], '{');
+  rawRequest('POST', '/api/files/x/shares', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', '100'], ...headers], '{');
 
 test.serial('a header section not sent within the deadline: JSON 408 and the connection closed', async (t) => {
   const { open } = await fixture(t, { GATEWAY_HEADERS_TIMEOUT_SECONDS: '1' });

@@ -74,8 +74,10 @@ test('GET, HEAD and OPTIONS never carry content upstream, whatever the client fr
 test('content goes upstream byte for byte, with a length when the client gave one and chunked when it sent chunks', async (t) => {
   const { files, gateway } = await fixture(t);
   const content = 'x'.repeat(70_000);
+  // A route of the public API for each method that may carry content.
+  const routes: Record<string, string> = { POST: '/api/files/a/shares', PUT: '/api/files/a/shares/b', PATCH: '/api/files/a', DELETE: '/api/files/a' };
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-    await exchange(gateway.port, rawRequest(method, '/api/files/a', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', String(content.length)]], content));
+    await exchange(gateway.port, rawRequest(method, routes[method]!, [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', String(content.length)]], content));
     const sized = files.seen.at(-1)!;
     t.is(sized.headers['content-length'], String(content.length), method);
     t.is(sized.headers['transfer-encoding'], undefined);
@@ -83,9 +85,9 @@ test('content goes upstream byte for byte, with a length when the client gave on
 
     // DELETE is the trap: Node sends an unframed body on a DELETE without a length unless told chunked.
     const chunks = `1000\r\n${content.slice(0, 4096)}\r\n${(content.length - 4096).toString(16)}\r\n${content.slice(4096)}\r\n0\r\n\r\n`;
-    await exchange(gateway.port, rawRequest(method, '/api/files/b', [['Host', 'g'], ['Authorization', bearer()], ['Transfer-Encoding', 'chunked']], chunks));
+    await exchange(gateway.port, rawRequest(method, routes[method]!, [['Host', 'g'], ['Authorization', bearer()], ['Transfer-Encoding', 'chunked']], chunks));
     const chunked = files.seen.at(-1)!;
-    t.is(chunked.url, '/api/files/b');
+    t.is(chunked.url, routes[method]);
     t.is(chunked.headers['transfer-encoding'], 'chunked', method);
     t.is(chunked.headers['content-length'], undefined);
     t.is(chunked.bodySha256, sha256(content));
@@ -128,7 +130,7 @@ test('an upstream that answers before it read the content: the answer goes to th
   const connections = connectionsOf({ server: early });
 
   const connection = await RawConnection.open(gateway.port);
-  connection.write(rawRequest('POST', '/api/files/x', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', String(200_000)]], 'a'.repeat(1_000)));
+  connection.write(rawRequest('POST', '/api/files/x/shares', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', String(200_000)]], 'a'.repeat(1_000)));
   const answer = await connection.response();
   t.is(answer?.status, 413);
   connection.write('a'.repeat(199_000)); // the rest is read and dropped at the gateway
@@ -147,7 +149,7 @@ test('an upstream that answers before it read the content: the answer goes to th
 test('Expect: 100-continue is answered by the gateway; the upstream gets the content and no expectation', async (t) => {
   const { files, gateway } = await fixture(t);
   const connection = await RawConnection.open(gateway.port);
-  connection.write(rawRequest('POST', '/api/files/x', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', '5'], ['Expect', '100-continue']]));
+  connection.write(rawRequest('POST', '/api/files/x/shares', [['Host', 'g'], ['Authorization', bearer()], ['Content-Length', '5'], ['Expect', '100-continue']]));
   t.is((await connection.response())?.status, 100);
   connection.write('hello');
   t.is((await connection.response())?.status, 200);
@@ -169,7 +171,7 @@ test('framing Node refuses never reaches a service and gets a JSON 400', async (
     [['Transfer-Encoding ', 'chunked']], // RFC 9112 §5.1: whitespace before the colon MUST be rejected with 400
     [['Transfer-Encoding', 'xchunked']],
   ] as Array<Array<[string, string]>>) {
-    const response = await exchange(gateway.port, rawRequest('POST', '/api/files/x', [['Host', 'g'], ['Authorization', bearer()], ...framing], '0\r\n\r\n'));
+    const response = await exchange(gateway.port, rawRequest('POST', '/api/files/x/shares', [['Host', 'g'], ['Authorization', bearer()], ...framing], '0\r\n\r\n'));
     t.is(response?.status, 400, JSON.stringify(framing));
     t.is(response?.headers['content-type'], 'application/json');
     t.like(JSON.parse(response!.body), { error: { code: 'validation_failed' } });
