@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as tus from 'tus-js-client';
 
 /** A user of a running GoVault, talking to its gateway over HTTP like any client. */
 export interface TestUser {
@@ -31,4 +32,21 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
 export async function getJson<T = unknown>(url: string, headers: Record<string, string> = {}) {
   const response = await fetch(url, { headers });
   return { status: response.status, body: (await response.json().catch(() => undefined)) as T };
+}
+
+/** A whole tus upload with tus-js-client's defaults; resolves with the GoVault-File-Id of the answer that completed it. */
+export function uploadWithTus(baseUrl: string, user: TestUser, name: string, bytes: Buffer): Promise<string> {
+  let fileId: string | undefined;
+  return new Promise((resolve, reject) => {
+    new tus.Upload(bytes, {
+      endpoint: `${baseUrl}/api/uploads/tus`,
+      headers: user.auth,
+      metadata: { filename: name, filetype: 'text/plain' },
+      onAfterResponse: (_req, res) => {
+        fileId = res.getHeader('GoVault-File-Id') ?? fileId;
+      },
+      onSuccess: () => (fileId ? resolve(fileId) : reject(new Error('no GoVault-File-Id'))),
+      onError: reject,
+    }).start();
+  });
 }

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import * as tus from 'tus-js-client';
-import { getJson, postJson, registerAndLogin, type TestUser } from './client.ts';
+import { getJson, postJson, registerAndLogin, uploadWithTus, type TestUser } from './client.ts';
 import { availableModes, startSystem } from './system.ts';
 
 /**
@@ -9,23 +8,6 @@ import { availableModes, startSystem } from './system.ts';
  * by email (an invitation, claimed when Bob shows up), the 404-not-403 rule for a
  * stranger, anonymous public links.
  */
-function upload(baseUrl: string, user: TestUser, name: string, bytes: Buffer): Promise<string> {
-  let fileId: string | undefined;
-  return new Promise((resolve, reject) => {
-    const u = new tus.Upload(bytes, {
-      endpoint: `${baseUrl}/api/uploads/tus`,
-      headers: user.auth,
-      metadata: { filename: name, filetype: 'text/plain' },
-      onAfterResponse: (_req, res) => {
-        fileId = res.getHeader('GoVault-File-Id') ?? fileId;
-      },
-      onSuccess: () => (fileId ? resolve(fileId) : reject(new Error('no GoVault-File-Id'))),
-      onError: reject,
-    });
-    u.start();
-  });
-}
-
 async function send(url: string, method: string, user: TestUser, body?: unknown) {
   const response = await fetch(url, {
     method,
@@ -43,7 +25,7 @@ for (const mode of availableModes()) {
     const [alice, bob, carol] = (await Promise.all(['Alice', 'Bob', 'Carol'].map((n) => registerAndLogin(base, n)))) as [TestUser, TestUser, TestUser];
     const bytes = Buffer.from(`notes for ${mode} ${randomUUID()}`);
     const name = `Reisebericht München ${mode}.txt`;
-    const fileId = await upload(base, alice, name, bytes);
+    const fileId = await uploadWithTus(base, alice, name, bytes);
     const file = `${base}/api/files/${fileId}`;
 
     // Alice shares with Bob by email: an invitation, the same whether or not Bob has an

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import * as tus from 'tus-js-client';
-import { getJson, postJson, registerAndLogin, type TestUser } from './client.ts';
+import { getJson, postJson, registerAndLogin, uploadWithTus, type TestUser } from './client.ts';
 import { availableModes, startSystem } from './system.ts';
 
 /**
@@ -10,21 +9,7 @@ import { availableModes, startSystem } from './system.ts';
  * invitation becomes a share when that address registers, and no answer anywhere carries
  * an email (or, on public routes, a user id) the caller did not give.
  */
-function upload(baseUrl: string, user: TestUser, name: string): Promise<string> {
-  let fileId: string | undefined;
-  return new Promise((resolve, reject) => {
-    new tus.Upload(Buffer.from(`bytes of ${name}`), {
-      endpoint: `${baseUrl}/api/uploads/tus`,
-      headers: user.auth,
-      metadata: { filename: name, filetype: 'text/plain' },
-      onAfterResponse: (_req, res) => {
-        fileId = res.getHeader('GoVault-File-Id') ?? fileId;
-      },
-      onSuccess: () => (fileId ? resolve(fileId) : reject(new Error('no GoVault-File-Id'))),
-      onError: reject,
-    }).start();
-  });
-}
+const upload = (baseUrl: string, user: TestUser, name: string) => uploadWithTus(baseUrl, user, name, Buffer.from(`bytes of ${name}`));
 
 async function register(baseUrl: string, email: string, displayName: string): Promise<TestUser> {
   const password = `pw-${randomUUID()}`;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import test from 'ava';
 import { getJson, registerAndLogin, type TestUser } from './client.ts';
-import { availableModes, startSystem, type Mode, type RunningSystem } from './system.ts';
+import { availableModes, systemPerMode, type RunningSystem } from './system.ts';
 
 /**
  * Direct multipart uploads through the whole system, with plain fetch making exactly the
@@ -12,14 +12,8 @@ const MiB = 1024 * 1024;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const bare = (etag: string) => etag.replaceAll('"', '');
 
-const systems = new Map<Mode, Promise<RunningSystem>>();
-const systemFor = (mode: Mode) => {
-  if (!systems.has(mode)) systems.set(mode, startSystem(mode));
-  return systems.get(mode)!;
-};
-test.after.always(async () => {
-  for (const system of systems.values()) await (await system.catch(() => undefined))?.stop();
-});
+const { systemFor, stopAll } = systemPerMode();
+test.after.always(stopAll);
 
 function companion(system: RunningSystem, user: TestUser | undefined) {
   const call = async (method: string, path: string, body?: unknown) => {

@@ -39,6 +39,23 @@ export function availableModes(): Mode[] {
   return ['embedded'];
 }
 
+/**
+ * One system per mode for a whole test file: started on the first test that asks for it,
+ * and stopped by `stopAll` (register it with `test.after.always`).
+ */
+export function systemPerMode(extraEnv: NodeJS.ProcessEnv = {}) {
+  const systems = new Map<Mode, Promise<RunningSystem>>();
+  return {
+    systemFor(mode: Mode): Promise<RunningSystem> {
+      if (!systems.has(mode)) systems.set(mode, startSystem(mode, extraEnv));
+      return systems.get(mode)!;
+    },
+    async stopAll(): Promise<void> {
+      for (const system of systems.values()) await (await system.catch(() => undefined))?.stop();
+    },
+  };
+}
+
 /** Starts GoVault exactly as `npm start` does, on free ports and a fresh data folder. */
 export async function startSystem(mode: Mode, extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), `govault-e2e-${mode}-`));

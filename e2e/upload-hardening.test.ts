@@ -4,7 +4,7 @@ import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
 import * as tus from 'tus-js-client';
 import { getJson, registerAndLogin, type TestUser } from './client.ts';
-import { availableModes, startSystem, type Mode, type RunningSystem } from './system.ts';
+import { availableModes, systemPerMode, type RunningSystem } from './system.ts';
 
 /**
  * The upload attacks of issue 11 against GoVault as `npm start` runs it, through the
@@ -14,14 +14,8 @@ import { availableModes, startSystem, type Mode, type RunningSystem } from './sy
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const b64 = (value: string) => Buffer.from(value, 'utf8').toString('base64');
 
-const systems = new Map<Mode, Promise<RunningSystem>>();
-const systemFor = (mode: Mode) => {
-  if (!systems.has(mode)) systems.set(mode, startSystem(mode));
-  return systems.get(mode)!;
-};
-test.after.always(async () => {
-  for (const system of systems.values()) await (await system.catch(() => undefined))?.stop();
-});
+const { systemFor, stopAll } = systemPerMode();
+test.after.always(stopAll);
 
 function tusUpload(system: RunningSystem, user: TestUser, data: Buffer, filename: string) {
   let fileId: string | undefined;
