@@ -9,8 +9,7 @@ export interface TestUser {
   auth: { Authorization: string };
 }
 
-export async function registerAndLogin(baseUrl: string, displayName = 'Test User'): Promise<TestUser> {
-  const email = `user-${randomUUID()}@example.test`;
+export async function registerAndLogin(baseUrl: string, displayName = 'Test User', email = `user-${randomUUID()}@example.test`): Promise<TestUser> {
   const password = `pw-${randomUUID()}`;
   const registered = await postJson(`${baseUrl}/api/auth/register`, { email, password, displayName });
   if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);

@@ -11,15 +11,6 @@ import { availableModes, startSystem } from './system.ts';
  */
 const upload = (baseUrl: string, user: TestUser, name: string) => uploadWithTus(baseUrl, user, name, Buffer.from(`bytes of ${name}`));
 
-async function register(baseUrl: string, email: string, displayName: string): Promise<TestUser> {
-  const password = `pw-${randomUUID()}`;
-  const registered = await postJson(`${baseUrl}/api/auth/register`, { email, password, displayName });
-  if (registered.status !== 201) throw new Error(`register answered ${registered.status}`);
-  const login = await postJson(`${baseUrl}/api/auth/login`, { email, password });
-  const accessToken = (login.body as { accessToken: string }).accessToken;
-  return { id: (registered.body as { id: string }).id, email, accessToken, auth: { Authorization: `Bearer ${accessToken}` } };
-}
-
 interface Grant {
   userId: string | null;
   email: string | null;
@@ -55,7 +46,7 @@ for (const mode of availableModes()) {
     t.like(unregistered.body, { userId: null, email: dana, displayName: null, status: 'pending' });
 
     // Dana registers; her first look at "shared with me" finds the file, with her role.
-    const danaUser = await register(base, dana, 'Dana');
+    const danaUser = await registerAndLogin(base, 'Dana', dana);
     const danaShared = await getJson<{ items: Array<{ id: string; role: string; ownerId: string }> }>(`${base}/api/files?view=shared`, danaUser.auth);
     t.deepEqual(danaShared.body.items.map((f) => [f.id, f.role, f.ownerId]), [[fileId, 'editor', alice.id]]);
     const bobShared = await getJson<{ items: Array<{ id: string; role: string }> }>(`${base}/api/files?view=shared`, bob.auth);
