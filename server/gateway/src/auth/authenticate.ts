@@ -1,6 +1,7 @@
 import jwt from 'jsonwebtoken';
 import type { Context, Next } from 'koa';
 import { unauthenticated } from '@govault/lib';
+import { routeOf } from '../http/route-name.ts';
 import { isPublicRoute } from '../proxy/routes.ts';
 import type { JwksKeys } from './jwks-keys.ts';
 
@@ -76,7 +77,7 @@ export class AccessTokenVerifier {
  */
 export function authenticate(verifier: AccessTokenVerifier) {
   return async (ctx: Context, next: Next) => {
-    if (isPublicRoute(ctx.method, ctx.path)) return next();
+    if (isPublicRoute(routeOf(ctx), ctx.method)) return next();
     ctx.state.userId = await verifier.userOf(ctx);
     await next();
   };

@@ -97,15 +97,9 @@ export function apiRouteOf(method: string, path: string): ApiRoute | undefined {
   return onPath.find(methodMatches) ?? (method === 'OPTIONS' ? onPath[0] : undefined);
 }
 
-/** Which service answers a path of a known route. The services serve the same paths: no rewriting. */
-export function upstreamFor(path: string): UpstreamName | undefined {
-  return MATCHERS.find(({ path: matcher }) => matcher.test(path))?.route.upstream;
-}
-
 /** Routes that need no access token. OPTIONS is always public: preflights carry no credentials. */
-export function isPublicRoute(method: string, path: string): boolean {
-  if (method === 'OPTIONS') return true;
-  return apiRouteOf(method, path)?.public === true;
+export function isPublicRoute(route: ApiRoute | undefined, method: string): boolean {
+  return method === 'OPTIONS' || route?.public === true;
 }
 
 /** Register, login and refresh (their own method: a plain OPTIONS to their path is no login). */

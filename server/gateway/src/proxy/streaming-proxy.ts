@@ -12,9 +12,9 @@ import {
   type UpstreamPools,
 } from '../upstream/upstream-pool.ts';
 import { originOf } from '../http/public-origin.ts';
+import { routeOf } from '../http/route-name.ts';
 import { requestHeadersFor, responseHeadersFrom } from './forward-headers.ts';
 import { ClientCutShort, RequestBody, withFraming } from './request-body.ts';
-import { upstreamFor } from './routes.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -82,17 +82,19 @@ export class StreamingProxy {
 
   middleware() {
     return async (ctx: Context) => {
-      const name = upstreamFor(ctx.path);
+      // The route was found once, by routeName(); knownRoutesOnly() let only known ones here.
+      const name = routeOf(ctx)?.upstream;
       if (!name) throw notFound('route');
       const body = RequestBody.of(ctx.req, this.options.bodyIdleTimeoutMs);
+      const origin = originOf(ctx);
       const forwarded = requestHeadersFor(ctx.req.headers, {
         userId: ctx.state.userId,
         requestId: ctx.state.requestId,
         // The request id travels in X-Request-Id; leaving it out of the token lets tokens be reused.
         internalToken: this.issuer.issue(name, { userId: ctx.state.userId }),
         // The origin the gateway chose (PUBLIC_URL, an allowed Host, a trusted proxy's), never a client's Host.
-        forwardedHost: originOf(ctx).host,
-        forwardedProto: originOf(ctx).proto,
+        forwardedHost: origin.host,
+        forwardedProto: origin.proto,
         clientIp: ctx.ip,
       });
       const headers = withFraming(forwarded, body);

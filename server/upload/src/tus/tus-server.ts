@@ -36,10 +36,11 @@ function verifiedUser(req: TusRequest): string | undefined {
  * <message>`, printable ASCII) when the files service refused it; neither while pending.
  */
 export function registrationHeaders(registration: Registration): Record<string, string> {
-  if (registration.state === 'registered') return { [FILE_ID_HEADER]: registration.fileId };
+  // Lower-case names: the Koa layer writes these into raw answers beside tus's own.
+  if (registration.state === 'registered') return { [FILE_ID_HEADER.toLowerCase()]: registration.fileId };
   if (registration.state === 'refused') {
     const { code, message } = registration.refusal;
-    return { [REGISTRATION_ERROR_HEADER]: `${code}: ${message}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 500) };
+    return { [REGISTRATION_ERROR_HEADER.toLowerCase()]: `${code}: ${message}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 500) };
   }
   return {};
 }

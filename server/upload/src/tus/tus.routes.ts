@@ -116,7 +116,7 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
   const size = String(session.size);
   if (Number(offsetHeader) !== session.size) return text(409, `Upload-Offset conflict: the upload is complete at ${size}`, { 'upload-offset': size });
   const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
-  return { status: 204, headers: { 'upload-offset': size, ...lowerCased(registrationHeaders(registration)) } };
+  return { status: 204, headers: { 'upload-offset': size, ...registrationHeaders(registration) } };
 }
 
 /**
@@ -168,7 +168,7 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     // Uppy "resumes" a finished file with a HEAD alone, so a HEAD on a finished upload names
     // its file too (and registers it, if the files service was away when it finished).
     const registration = await registrationOnHead(ctx, deps, id, offset);
-    if (registration) Object.assign(answer.headers, lowerCased(registrationHeaders(registration)));
+    if (registration) Object.assign(answer.headers, registrationHeaders(registration));
     return;
   }
   // Keep the operator's view in step with the store after every answer that states an offset.
@@ -190,9 +190,6 @@ async function registrationOnHead(ctx: Context, deps: TusRouteDeps, id: string, 
   }
   return undefined;
 }
-
-const lowerCased = (headers: Record<string, string>) =>
-  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
 
 function toWebRequest(ctx: Context, body: Readable | undefined): Request {
   const headers = new Headers();
