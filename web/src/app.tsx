@@ -1,0 +1,42 @@
+import { useEffect, useState } from 'preact/hooks';
+import { Redirect, Route, Switch } from 'wouter-preact';
+import type { Api } from './api/client.ts';
+import { ApiContext } from './api-context.ts';
+import { Layout } from './components/layout.tsx';
+import { FilesView } from './views/files-view.tsx';
+import { LoginView, RegisterView } from './views/sign-in.tsx';
+import { PublicFileView } from './views/public-file.tsx';
+import { UnfinishedUploadsView } from './views/unfinished-uploads.tsx';
+
+/** Routes of ARCHITECTURE.md "Web app". Signed-out visitors see only sign-in and public pages. */
+export function App({ api }: { api: Api }) {
+  const [signedIn, setSignedIn] = useState(api.session.signedIn);
+  useEffect(() => api.session.onChange(() => setSignedIn(api.session.signedIn)), [api]);
+
+  return (
+    <ApiContext.Provider value={api}>
+      <Switch>
+        <Route path="/p/:fileId">{(params) => <PublicFileView fileId={params.fileId} />}</Route>
+        <Route path="/login">{signedIn ? <Redirect to="/" replace /> : <LoginView />}</Route>
+        <Route path="/register">{signedIn ? <Redirect to="/" replace /> : <RegisterView />}</Route>
+        {!signedIn && <Redirect to="/login" replace />}
+        <Route path="/">
+          <Layout><FilesView view="owned" /></Layout>
+        </Route>
+        <Route path="/shared">
+          <Layout><FilesView view="shared" /></Layout>
+        </Route>
+        <Route path="/shortcuts">
+          <Layout><FilesView view="shortcuts" /></Layout>
+        </Route>
+        <Route path="/trash">
+          <Layout><FilesView view="trash" /></Layout>
+        </Route>
+        <Route path="/uploads">
+          <Layout><UnfinishedUploadsView /></Layout>
+        </Route>
+        <Route><Redirect to="/" replace /></Route>
+      </Switch>
+    </ApiContext.Provider>
+  );
+}

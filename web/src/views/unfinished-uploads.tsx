@@ -1,0 +1,4 @@
+/** Placeholder: the caller's unfinished uploads. */
+export function UnfinishedUploadsView() {
+  return <h1>Unfinished uploads</h1>;
+}
