@@ -1,0 +1,189 @@
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { formatBytes } from '../../web/src/format.ts';
+import { button, downloadedSha256, fileAction, fileRow, logInThroughUi, navigate, registerThroughUi } from './app.ts';
+import { LocalFiles } from './fixtures.ts';
+import { ACTION_TIMEOUT_MS, browserSuite, eventually } from './harness.ts';
+import {
+  UploadTraffic,
+  isListParts,
+  isMultipartCreation,
+  isTusCreation,
+  isTusHead,
+  isTusPatch,
+  partNumberOf,
+  pickFiles,
+  throttleUploads,
+  unfinishedUploads,
+  upload,
+  waitForProgress,
+} from './uploader.ts';
+
+/**
+ * Uploads in the web app, in a real Chromium against the real processes: tus through the
+ * Dashboard, a reload in the middle of a throttled upload in both modes, and an upload
+ * cut off by closing the tab that Unfinished uploads resumes.
+ */
+const suite = browserSuite();
+const files = new LocalFiles();
+test.after.always(async () => {
+  await suite.close();
+  files.remove();
+});
+
+const MiB = 1024 * 1024;
+// A reload or a closed tab aborts what is in flight: that, and only that, is expected.
+const ABORTED_UPLOAD = /^request failed: (PATCH|PUT|POST|HEAD) \S+ net::ERR_ABORTED$/;
+
+for (const mode of suite.modes) {
+  test.serial(`${mode}: a new user registers, logs in, uploads two files with tus; both are listed with their sizes and download intact`, async (t) => {
+    const stack = await suite.stack(mode);
+    const ada = await stack.visitor(t);
+    const page = await ada.page();
+    const person = { email: `ada-${randomUUID().slice(0, 8)}@example.test`, password: `pw-${randomUUID()}`, displayName: 'Ada' };
+    await registerThroughUi(page, person);
+    await logInThroughUi(page, person);
+
+    const picked = [files.make(`Notizen ${mode} ü.txt`, 2_500), files.make(`photo-${mode}.jpg`, 1_300_000)];
+    await upload(page, picked, 'Resumable (tus)');
+    for (const file of picked) {
+      const row = fileRow(page, file.name);
+      await row.waitFor({ timeout: ACTION_TIMEOUT_MS });
+      t.true((await row.innerText()).includes(formatBytes(file.size)), `${file.name} is listed as ${formatBytes(file.size)}`);
+    }
+    await page.keyboard.press('Escape'); // a modal Dashboard closes; the list is the page
+    for (const file of picked) {
+      const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
+      t.is(downloaded.sha256, file.sha256, `${file.name}: the downloaded bytes are the picked file's`);
+      t.is(downloaded.suggestedFilename, file.name);
+    }
+    ada.assertNothingWentWrong(t);
+  });
+
+  test.serial(`${mode}: a reload in the middle of a tus upload resumes it with a HEAD, no new upload, only the missing bytes`, async (t) => {
+    const stack = await suite.stack(mode);
+    const person = await stack.person('Grace');
+    const grace = await stack.signedIn(t, person);
+    const page = await grace.page();
+    await page.goto('/');
+    await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const traffic = new UploadTraffic(page);
+    const file = files.make(`big-${mode}.bin`, 3 * MiB);
+
+    const throttle = await throttleUploads(page, 384 * 1024);
+    await upload(page, [file], 'Resumable (tus)');
+    await waitForProgress(page, 25);
+    t.is(traffic.requests.filter(isTusCreation).length, 1, 'one tus creation before the reload');
+
+    grace.allow(ABORTED_UPLOAD);
+    const beforeReload = traffic.mark();
+    await page.reload();
+    await throttle.stop();
+    await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    grace.forbid(ABORTED_UPLOAD);
+    await upload(page, [file], 'Resumable (tus)');
+    await fileRow(page, file.name).waitFor({ timeout: 60_000 });
+
+    const after = traffic.since(beforeReload);
+    t.deepEqual(after.filter(isTusCreation), [], 'no new upload is created after the reload');
+    const head = after.find(isTusHead);
+    t.truthy(head, 'Uppy asks the server for its offset (HEAD)');
+    const resumedAt = Number(after.find(isTusPatch)?.headers['upload-offset']);
+    t.true(resumedAt > 0 && resumedAt < file.size, `the first PATCH after the reload starts at ${resumedAt}, inside the file`);
+    t.is(Number(head?.responseHeaders?.['upload-offset']), resumedAt, 'the PATCH continues at the offset the HEAD answered');
+    const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
+    t.is(downloaded.sha256, file.sha256);
+    grace.assertNothingWentWrong(t);
+  });
+
+  test.serial(`${mode}: a reload in the middle of a direct multipart upload resumes it; parts already stored are not sent again`, async (t) => {
+    const stack = await suite.stack(mode);
+    const person = await stack.person('Hedy');
+    const hedy = await stack.signedIn(t, person);
+    const page = await hedy.page();
+    await page.goto('/');
+    await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const traffic = new UploadTraffic(page);
+    // Three parts at S3's 5 MiB minimum: 5 + 5 + 1 MiB, the small one stored first.
+    const file = files.make(`direct-${mode}.bin`, 11 * MiB);
+
+    const throttle = await throttleUploads(page, 1 * MiB);
+    await upload(page, [file], 'Direct (S3 multipart)');
+    const storedPart = (r: { status?: number }) => r.status === 200;
+    await eventually(async () => traffic.requests.some((r) => partNumberOf(r) !== undefined && storedPart(r)), 'a first part stored', 60_000);
+    const storedBefore = new Set(traffic.requests.filter((r) => partNumberOf(r) !== undefined && storedPart(r)).map(partNumberOf));
+    const partsSent = new Set(traffic.requests.map(partNumberOf).filter((n) => n !== undefined));
+    t.is(traffic.requests.filter(isMultipartCreation).length, 1);
+
+    hedy.allow(ABORTED_UPLOAD);
+    const beforeReload = traffic.mark();
+    await page.reload();
+    await throttle.stop();
+    await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    hedy.forbid(ABORTED_UPLOAD);
+    await upload(page, [file], 'Direct (S3 multipart)');
+    await fileRow(page, file.name).waitFor({ timeout: 60_000 });
+
+    const after = traffic.since(beforeReload);
+    t.deepEqual(after.filter(isMultipartCreation), [], 'no new multipart upload after the reload');
+    t.true(after.some(isListParts), 'Uppy lists the parts the store holds');
+    const putAgain = after.map(partNumberOf).filter((n) => n !== undefined && storedBefore.has(n));
+    t.deepEqual(putAgain, [], `parts ${[...storedBefore].join(', ')} were stored before the reload and are not sent again`);
+    t.true(partsSent.size >= 2, 'the upload has more parts than the one stored');
+    const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
+    t.is(downloaded.sha256, file.sha256);
+    hedy.assertNothingWentWrong(t);
+  });
+
+  test.serial(`${mode}: an upload cut off by closing the tab is under Unfinished uploads and resumes from the server's offset`, async (t) => {
+    const stack = await suite.stack(mode);
+    const person = await stack.person('Katherine');
+    const katherine = await stack.signedIn(t, person);
+    const first = await katherine.page();
+    await first.goto('/');
+    await button(first, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const file = files.make(`interrupted-${mode}.bin`, 3 * MiB);
+    await throttleUploads(first, 384 * 1024);
+    await upload(first, [file], 'Resumable (tus)');
+    await waitForProgress(first, 25);
+    katherine.allow(ABORTED_UPLOAD);
+    await first.close();
+
+    // The server keeps what arrived before the tab closed.
+    let serverOffset = 0;
+    await eventually(async () => {
+      const listed = (await unfinishedUploads(stack.baseUrl, person.auth)).find((u) => u.name === file.name);
+      serverOffset = listed?.offset ?? 0;
+      return serverOffset > 0;
+    }, 'the server to list the upload with bytes stored');
+    katherine.forbid(ABORTED_UPLOAD);
+
+    const page = await katherine.newPage();
+    const traffic = new UploadTraffic(page);
+    await page.goto('/');
+    await navigate(page, 'Unfinished uploads');
+    const row = page.getByRole('row', { name: new RegExp(file.name.replace(/[.]/g, '\\.')) });
+    await row.waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const chooser = page.waitForEvent('filechooser', { timeout: ACTION_TIMEOUT_MS });
+    await button(row, 'Resume').click();
+    await (await chooser).setFiles(file.path);
+    await maybeStartInDashboard(page);
+
+    await eventually(async () => (await unfinishedUploads(stack.baseUrl, person.auth)).every((u) => u.name !== file.name), 'the upload to finish', 60_000);
+    t.deepEqual(traffic.requests.filter(isTusCreation), [], 'resuming creates no new upload');
+    t.is(Number(traffic.requests.find(isTusPatch)?.headers['upload-offset']), serverOffset, 'the first PATCH starts at the offset the server listed');
+    await navigate(page, 'My files');
+    await fileRow(page, file.name).waitFor({ timeout: ACTION_TIMEOUT_MS });
+    const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
+    t.is(downloaded.sha256, file.sha256);
+    katherine.assertNothingWentWrong(t);
+  });
+}
+
+/** "Resume" may hand the picked file to the Dashboard, which may wait for its start button. */
+async function maybeStartInDashboard(page: import('playwright-core').Page): Promise<void> {
+  const start = page.locator('.uppy-StatusBar-actionBtn--upload');
+  if (await start.isVisible()) await start.click();
+}
+
+void pickFiles;
