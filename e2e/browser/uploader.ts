@@ -9,28 +9,35 @@ import { ACTION_TIMEOUT_MS, eventually } from './harness.ts';
  * are picked with its file input, the "Upload mode" choice switches tus and direct.
  */
 
-const DASHBOARD_FILE_INPUT = 'input.uppy-Dashboard-input:not([webkitdirectory])';
-const UPPY_START = '.uppy-StatusBar-actionBtn--upload';
-const UPPY_PROGRESS = '.uppy-StatusBar-progress';
+// The Dashboard on screen: an app may keep one per mode and hide the other.
+const DASHBOARD = '.uppy-Dashboard:visible';
+const FILE_INPUT = `${DASHBOARD} input.uppy-Dashboard-input:not([webkitdirectory])`;
+const UPPY_START = `${DASHBOARD} .uppy-StatusBar-actionBtn--upload`;
+const UPPY_PROGRESS = `${DASHBOARD} .uppy-StatusBar-progress`;
 
 export async function openUploader(page: Page): Promise<void> {
-  const input = page.locator(DASHBOARD_FILE_INPUT).first();
-  if ((await input.count()) === 0 || !(await page.locator('.uppy-Dashboard').first().isVisible())) await button(page, 'Upload').click();
-  await page.locator('.uppy-Dashboard').first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+  if ((await page.locator(DASHBOARD).count()) === 0) await button(page, 'Upload').click();
+  await page.locator(DASHBOARD).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
 }
 
 /** Opens the uploader, sets the mode, picks the files and starts them (Uppy may start by itself). */
 export async function upload(page: Page, files: LocalFile[], mode: UploadMode = 'Resumable (tus)'): Promise<void> {
   await openUploader(page);
   await choose(page, 'Upload mode', mode);
+  await page.locator(DASHBOARD).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
   await pickFiles(page, files);
 }
 
 /** Adds files to the Dashboard as its file chooser would, and starts the upload when Uppy waits for the click. */
 export async function pickFiles(page: Page, files: LocalFile[]): Promise<void> {
-  await page.locator(DASHBOARD_FILE_INPUT).first().setInputFiles(files.map((file) => file.path));
+  await page.locator(FILE_INPUT).first().setInputFiles(files.map((file) => file.path));
+  await startIfWaiting(page);
+}
+
+/** Uppy without autoProceed shows "Upload N files" until clicked. */
+export async function startIfWaiting(page: Page): Promise<void> {
   const start = page.locator(UPPY_START);
-  const started = page.locator('.uppy-StatusBar.is-uploading, .uppy-StatusBar.is-complete, .uppy-StatusBar.is-postprocessing');
+  const started = page.locator(`${DASHBOARD} .uppy-StatusBar:is(.is-uploading, .is-complete, .is-postprocessing)`);
   await start.or(started).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
   if (await start.isVisible()) await start.click();
 }

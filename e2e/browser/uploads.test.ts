@@ -12,7 +12,6 @@ import {
   isTusHead,
   isTusPatch,
   partNumberOf,
-  pickFiles,
   throttleUploads,
   unfinishedUploads,
   upload,
@@ -167,7 +166,6 @@ for (const mode of suite.modes) {
     const chooser = page.waitForEvent('filechooser', { timeout: ACTION_TIMEOUT_MS });
     await button(row, 'Resume').click();
     await (await chooser).setFiles(file.path);
-    await maybeStartInDashboard(page);
 
     await eventually(async () => (await unfinishedUploads(stack.baseUrl, person.auth)).every((u) => u.name !== file.name), 'the upload to finish', 60_000);
     t.deepEqual(traffic.requests.filter(isTusCreation), [], 'resuming creates no new upload');
@@ -179,11 +177,3 @@ for (const mode of suite.modes) {
     katherine.assertNothingWentWrong(t);
   });
 }
-
-/** "Resume" may hand the picked file to the Dashboard, which may wait for its start button. */
-async function maybeStartInDashboard(page: import('playwright-core').Page): Promise<void> {
-  const start = page.locator('.uppy-StatusBar-actionBtn--upload');
-  if (await start.isVisible()) await start.click();
-}
-
-void pickFiles;
