@@ -120,8 +120,9 @@ export interface VisitorOptions {
  * reload, the 404 of a private link) it allows first, by pattern.
  */
 export class Visitor {
-  readonly problems: string[] = [];
+  private readonly seen: Problem[] = [];
   private readonly allowed: RegExp[] = [];
+  private readonly downloads = new Set<string>();
   private current: Page | undefined;
 
   constructor(readonly context: BrowserContext) {}
@@ -148,6 +149,11 @@ export class Visitor {
     if (at >= 0) this.allowed.splice(at, 1);
   }
 
+  /** What went wrong so far. A navigation that became a download ends "aborted" in Chromium: that one is no problem. */
+  get problems(): string[] {
+    return this.seen.filter((p) => !(p.abortedUrl && this.downloads.has(p.abortedUrl))).map((p) => p.text);
+  }
+
   assertNothingWentWrong(t: ExecutionContext, who = 'the browser'): void {
     t.deepEqual(this.problems, [], `${who}: console errors, page errors, failed requests or CSP violations`);
   }
@@ -167,15 +173,25 @@ export class Visitor {
       this.report(`console ${message.type()}: ${message.text()} [${message.location().url}]`);
     });
     page.on('pageerror', (error) => this.report(`page error: ${error.stack ?? error.message}`));
-    page.on('requestfailed', (request) => this.report(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText ?? ''}`));
+    page.on('download', (download) => this.downloads.add(download.url()));
+    page.on('requestfailed', (request) => {
+      const errorText = request.failure()?.errorText ?? '';
+      this.report(`request failed: ${request.method()} ${request.url()} ${errorText}`, errorText === 'net::ERR_ABORTED' ? request.url() : undefined);
+    });
     page.on('response', (response) => {
       if (response.status() >= 400) this.report(`http ${response.status()}: ${response.request().method()} ${response.url()}`);
     });
   }
 
-  private report(problem: string): void {
-    if (!this.allowed.some((pattern) => pattern.test(problem))) this.problems.push(problem);
+  private report(text: string, abortedUrl?: string): void {
+    if (!this.allowed.some((pattern) => pattern.test(text))) this.seen.push({ text, abortedUrl });
   }
+}
+
+interface Problem {
+  text: string;
+  /** The URL of a request that ended net::ERR_ABORTED, which a download does too. */
+  abortedUrl?: string;
 }
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. A bounded wait, not a timing assertion. */
