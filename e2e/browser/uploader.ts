@@ -16,7 +16,9 @@ const UPPY_START = `${DASHBOARD} .uppy-StatusBar-actionBtn--upload`;
 const UPPY_PROGRESS = `${DASHBOARD} .uppy-StatusBar-progress`;
 
 export async function openUploader(page: Page): Promise<void> {
-  if ((await page.locator(DASHBOARD).count()) === 0) await button(page, 'Upload').click();
+  const upload = button(page, 'Upload');
+  // A disclosure button that is already expanded would close on a click.
+  if ((await upload.getAttribute('aria-expanded')) !== 'true' && (await page.locator(DASHBOARD).count()) === 0) await upload.click();
   await page.locator(DASHBOARD).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
 }
 
@@ -30,16 +32,22 @@ export async function upload(page: Page, files: LocalFile[], mode: UploadMode = 
 
 /** Adds files to the Dashboard as its file chooser would, and starts the upload when Uppy waits for the click. */
 export async function pickFiles(page: Page, files: LocalFile[]): Promise<void> {
+  // A Dashboard that lists files shows its file input behind "Add more files".
+  const addMore = page.locator(`${DASHBOARD} .uppy-DashboardContent-addMore`);
+  if ((await page.locator(FILE_INPUT).count()) === 0 && (await addMore.count()) > 0) await addMore.click();
   await page.locator(FILE_INPUT).first().setInputFiles(files.map((file) => file.path));
   await startIfWaiting(page);
 }
 
-/** Uppy without autoProceed shows "Upload N files" until clicked. */
+/** Uppy without autoProceed shows "Upload N files" until clicked; with it, the button may flash for a frame. */
 export async function startIfWaiting(page: Page): Promise<void> {
   const start = page.locator(UPPY_START);
-  const started = page.locator(`${DASHBOARD} .uppy-StatusBar:is(.is-uploading, .is-complete, .is-postprocessing)`);
-  await start.or(started).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
-  if (await start.isVisible()) await start.click();
+  const started = page.locator(`${DASHBOARD} .uppy-StatusBar:is(.is-preprocessing, .is-uploading, .is-postprocessing, .is-complete)`);
+  await eventually(async () => {
+    if ((await started.count()) > 0) return true;
+    if (await start.isVisible()) await start.click({ timeout: 1000 }).catch(() => undefined);
+    return (await started.count()) > 0;
+  }, 'the upload to start');
 }
 
 /** Waits until Uppy's total progress reaches `percent`. */
@@ -156,4 +164,20 @@ export async function startUnfinishedTusUpload(baseUrl: string, auth: Record<str
   });
   if (patched.status !== 204) throw new Error(`tus PATCH answered ${patched.status}`);
   return location;
+}
+
+/**
+ * After a reload in the middle of an upload the app either continues by itself (Golden
+ * Retriever kept the file) or needs the person to pick the file again (a ghost in the
+ * Dashboard, or nothing): this does what the screen asks for, and says which it was.
+ */
+export async function continueAfterReload(page: Page, file: LocalFile, mode: UploadMode, traffic: UploadTraffic, since: number): Promise<'by itself' | 'picked again'> {
+  const resuming = () => traffic.since(since).some((r) => isTusHead(r) || isListParts(r));
+  const item = page.locator(`.uppy-Dashboard-Item`).filter({ hasText: file.name });
+  const settled = async () => resuming() || (await item.count()) > 0;
+  await eventually(settled, 'the app to restore the upload', 5_000).catch(() => undefined);
+  const ghost = page.locator('.uppy-Dashboard-Item.is-ghost').filter({ hasText: file.name });
+  if (resuming() && (await ghost.count()) === 0) return 'by itself';
+  await upload(page, [file], mode);
+  return 'picked again';
 }

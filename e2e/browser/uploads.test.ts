@@ -6,6 +6,7 @@ import { LocalFiles } from './fixtures.ts';
 import { ACTION_TIMEOUT_MS, browserSuite, eventually } from './harness.ts';
 import {
   UploadTraffic,
+  continueAfterReload,
   isListParts,
   isMultipartCreation,
   isTusCreation,
@@ -79,8 +80,8 @@ for (const mode of suite.modes) {
     await page.reload();
     await throttle.stop();
     await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    t.log(`after the reload the upload continued ${await continueAfterReload(page, file, 'Resumable (tus)', traffic, beforeReload)}`);
     grace.forbid(ABORTED_UPLOAD);
-    await upload(page, [file], 'Resumable (tus)');
     await fileRow(page, file.name).waitFor({ timeout: 60_000 });
 
     const after = traffic.since(beforeReload);
@@ -119,8 +120,8 @@ for (const mode of suite.modes) {
     await page.reload();
     await throttle.stop();
     await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
+    t.log(`after the reload the upload continued ${await continueAfterReload(page, file, 'Direct (S3 multipart)', traffic, beforeReload)}`);
     hedy.forbid(ABORTED_UPLOAD);
-    await upload(page, [file], 'Direct (S3 multipart)');
     await fileRow(page, file.name).waitFor({ timeout: 60_000 });
 
     const after = traffic.since(beforeReload);
