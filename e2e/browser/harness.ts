@@ -1,5 +1,7 @@
 import type { ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { postJson, type TestUser } from '../client.ts';
 import { availableModes, systemPerMode, type Mode, type RunningSystem } from '../system.ts';
@@ -82,10 +84,7 @@ export class Stack {
   /** A browser context signed out, as a stranger who got a link. */
   async visitor(t: ExecutionContext, options: VisitorOptions = {}): Promise<Visitor> {
     const context = await this.browser.newContext({ baseURL: this.baseUrl, viewport: options.viewport ?? { width: 1280, height: 800 }, colorScheme: options.colorScheme ?? 'light', acceptDownloads: true });
-    const visitor = new Visitor(context);
-    await visitor.watch();
-    t.teardown(() => context.close().catch(() => undefined));
-    return visitor;
+    return this.watched(t, context);
   }
 
   /**
@@ -101,9 +100,22 @@ export class Stack {
       acceptDownloads: true,
       storageState: { cookies: [], origins: [{ origin: this.baseUrl, localStorage: [{ name: 'govault.refreshToken', value: tokens.refreshToken }] }] },
     });
+    return this.watched(t, context);
+  }
+
+  /** A failed test leaves a picture of each of its pages behind, and says where. */
+  private async watched(t: ExecutionContext, context: BrowserContext): Promise<Visitor> {
     const visitor = new Visitor(context);
     await visitor.watch();
-    t.teardown(() => context.close().catch(() => undefined));
+    t.teardown(async () => {
+      if (!t.passed) {
+        for (const [i, page] of context.pages().entries()) {
+          const path = join(tmpdir(), `govault-browser-failure-${randomUUID().slice(0, 8)}-${i}.png`);
+          if (await page.screenshot({ path, fullPage: true }).then(() => true, () => false)) console.error(`  screenshot of ${page.url()} when "${t.title}" failed: ${path}`);
+        }
+      }
+      await context.close().catch(() => undefined);
+    });
     return visitor;
   }
 }
