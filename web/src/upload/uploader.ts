@@ -66,7 +66,7 @@ export function createUploader(options: UploaderOptions): Uploader {
     locale: {
       strings: {
         exceedsSize: '%{file} is larger than this server accepts (at most %{size}).',
-        noDuplicates: '%{fileName} is already in the list.',
+        noDuplicates: '%{fileName} is already uploading.',
       },
     } as never,
   });
