@@ -68,6 +68,7 @@ function FileListBody({ view, query, list, commands }: BodyProps) {
         shortcutIds={commands.shortcutIds}
         busyIds={commands.busyIds}
         onAction={commands.onAction}
+        headingId="view-title"
       />
       {list.error !== undefined && <LoadFailed error={list.error} onRetry={list.retry} />}
       {list.hasMore && (

@@ -118,8 +118,9 @@ export function useFileCommands(view: View, list: FileList) {
     },
     deleteForever: async (file: FileItem) => {
       await api.files.deleteForever(file.id);
-      list.remove(file.id);
+      // The dialog closes first and gives the focus back to the row, which then passes it on as it goes.
       setDialog(undefined);
+      setTimeout(() => list.remove(file.id));
       notices.info(`Deleted ${file.name} forever.`);
     },
   };
