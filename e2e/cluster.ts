@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureServiceKeys, freePort } from '@govault/lib';
 import { ServiceProcess } from '@govault/lib/testing';
+import { ensureWebAppBuilt } from '../web/build.ts';
 import { ROOT, type Mode } from './system.ts';
 
 /**
@@ -80,8 +81,12 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
+    // The gateway serves web/dist: build it (when its sources changed) while the services start.
+    const webApp = options.serviceEnv?.gateway?.WEB_APP_DIR ? undefined : ensureWebAppBuilt(() => undefined);
+    webApp?.catch(() => undefined); // awaited below; not "unhandled" if a service fails first
     await Promise.all([auth.start(), files.start()]);
     for (const upload of uploads) await upload.start(); // one at a time: migrations take a lock anyway
+    await webApp;
     await gateway.start();
   } catch (err) {
     await stop(); // a cluster that failed to start leaves no process behind

@@ -19,7 +19,6 @@ import { gatewayAccessLog } from './http/access-log.ts';
 import { corsPolicy } from './http/cors.ts';
 import { publicOrigin } from './http/public-origin.ts';
 import { knownRoutesOnly, routeName, routeOf } from './http/route-name.ts';
-import { webApp } from './http/web-app.ts';
 import { isCredentialRequest } from './proxy/routes.ts';
 import { inflightLimit } from './limits/inflight-limit.ts';
 import { StreamingProxy } from './proxy/streaming-proxy.ts';
@@ -29,6 +28,8 @@ import { RedisRateLimitStore } from './rate-limit/redis-rate-limit-store.ts';
 import { createGatewayMetrics } from './upstream/gateway-metrics.ts';
 import { upstreamChecks } from './upstream/readiness.ts';
 import { createUpstreamPools } from './upstream/upstream-pool.ts';
+import { webAppCsp } from './web/content-security-policy.ts';
+import { WebApp } from './web/web-app.ts';
 
 export interface GatewayApp {
   /** The public port: the API, the web app, /healthz and /readyz. */
@@ -64,13 +65,15 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   const readiness = upstreamChecks(pools);
   if (redisStore) readiness.redis = () => redisStore.ping();
   const { windowMs } = config.rateLimit;
+  const webApp = new WebApp({ dir: config.webApp.dir, csp: webAppCsp({ connectOrigins: config.webApp.connectOrigins }), logger });
+  void webApp.load();
 
   // ctx.ip, ctx.protocol and ctx.host (rate limits, the access log, the X-Forwarded-*
   // the services get) come from the front proxy only when one is configured.
   const app = new Koa({ proxy: config.trustProxyHops > 0, maxIpsCount: config.trustProxyHops });
   app.silent = true;
   app.use(requestId());
-  app.use(routeName());
+  app.use(routeName((method, path) => webApp.routeOf(method, path)));
   app.use(publicOrigin({ publicUrl: config.publicUrl, publicHosts: config.publicHosts, trustProxy: config.trustProxyHops > 0 }));
   app.use(gatewayAccessLog(logger));
   app.use(helmet());
@@ -78,7 +81,8 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   app.use(httpMetrics(metrics));
   app.use(errorMiddleware(logger));
   app.use(withoutMetrics(operationalRoutes(metrics.registry, readiness)));
-  app.use(webApp());
+  // Before the rate limit: a page load is a handful of requests from memory, and should not spend the API budget.
+  app.use(webApp.middleware());
   app.use(
     rateLimit({
       store,

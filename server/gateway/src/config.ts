@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { env } from '@govault/lib';
 import { HOST_FORM } from './http/public-origin.ts';
@@ -57,6 +59,28 @@ const edgeVariables = {
   GATEWAY_METRICS_PORT: env.port(9080),
 };
 
+/** The repository's web/dist, wherever the gateway is started from. */
+export const DEFAULT_WEB_APP_DIR = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+
+/** The web app, and the S3 address its Content-Security-Policy must let the browser reach. */
+const webAppVariables = {
+  /** The built web app (index.html and assets/); default: the repository's web/dist. */
+  WEB_APP_DIR: env.optionalString(),
+  // S3 mode, as upload and files read them: the browser PUTs parts to and downloads from S3_PUBLIC_ENDPOINT.
+  S3_ENDPOINT: env.optionalUrl(),
+  S3_PUBLIC_ENDPOINT: env.optionalUrl(),
+  S3_BUCKET: env.optionalString(),
+  S3_FORCE_PATH_STYLE: env.boolean(true),
+};
+
+/** The origin presigned URLs point at: the endpoint's, or the bucket's own host when not path-style. */
+function s3BrowserOrigins(v: { S3_ENDPOINT?: string; S3_PUBLIC_ENDPOINT?: string; S3_BUCKET?: string; S3_FORCE_PATH_STYLE: boolean }): string[] {
+  const endpoint = v.S3_PUBLIC_ENDPOINT ?? v.S3_ENDPOINT;
+  if (!endpoint) return [];
+  const url = new URL(endpoint);
+  return [!v.S3_FORCE_PATH_STYLE && v.S3_BUCKET ? `${url.protocol}//${v.S3_BUCKET}.${url.host}` : url.origin];
+}
+
 export const gatewayConfigSchema = z
   .object({
     GATEWAY_PORT: env.port(8080),
@@ -91,6 +115,7 @@ export const gatewayConfigSchema = z
     REDIS_URL: env.optionalUrl(),
     LOG_LEVEL: env.logLevel(),
     ...edgeVariables,
+    ...webAppVariables,
     // Slow and greedy clients (connection-limits.ts): each address gets a bounded share.
     /** How long a client may take to send a request's header section (then 408 and close). */
     GATEWAY_HEADERS_TIMEOUT_SECONDS: env.seconds(20),
@@ -128,6 +153,7 @@ export const gatewayConfigSchema = z
     publicUrl: v.PUBLIC_URL,
     publicHosts: v.PUBLIC_HOSTS,
     metricsPort: v.GATEWAY_METRICS_PORT,
+    webApp: { dir: resolve(v.WEB_APP_DIR ?? DEFAULT_WEB_APP_DIR), connectOrigins: s3BrowserOrigins(v) },
     clientLimits: {
       headersTimeoutMs: v.GATEWAY_HEADERS_TIMEOUT_SECONDS * 1000,
       bodyIdleTimeoutMs: v.GATEWAY_BODY_IDLE_TIMEOUT_SECONDS * 1000,

@@ -18,6 +18,8 @@ export const launcherConfigSchema = z
     UPLOAD_DATABASE_URL: env.optionalUrl(),
     FILES_DATABASE_URL: env.optionalUrl(),
     EMBEDDED_DB_PORT: env.port(0),
+    /** A web app built elsewhere for the gateway to serve as it is; unset: web/dist, built here when needed. */
+    WEB_APP_DIR: env.optionalString(),
   })
   .transform((v) => ({
     host: v.HOST,
@@ -26,6 +28,8 @@ export const launcherConfigSchema = z
     dataDir: resolve(v.DATA_DIR),
     databaseUrls: { auth: v.AUTH_DATABASE_URL, upload: v.UPLOAD_DATABASE_URL, files: v.FILES_DATABASE_URL },
     embeddedDbPort: v.EMBEDDED_DB_PORT,
+    // Resolved here: the gateway runs in the repository's folder, not in the caller's.
+    webAppDir: v.WEB_APP_DIR && resolve(v.WEB_APP_DIR),
   }));
 
 export type LauncherConfig = z.infer<typeof launcherConfigSchema>;

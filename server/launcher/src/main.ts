@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureServiceKeys, freePort, loadConfigOrExit } from '@govault/lib';
+import { ensureWebAppBuilt } from '../../../web/build.ts';
 import { launcherConfigSchema, type LauncherConfig } from './config.ts';
 import { ManagedProcess } from './managed-process.ts';
 
@@ -31,6 +32,8 @@ try {
 }
 
 async function run(): Promise<void> {
+  // Built while the database and the services start: the gateway is the only one that needs it.
+  const webApp = webAppReady();
   const databaseUrls = await databases(config);
   const serviceUrl = (port: number) => `http://${config.host}:${port}`;
   const publicHost = ['127.0.0.1', '0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -52,14 +55,28 @@ async function run(): Promise<void> {
     AUTH_DATABASE_URL: databaseUrls.auth,
     UPLOAD_DATABASE_URL: databaseUrls.upload,
     FILES_DATABASE_URL: databaseUrls.files,
+    ...(config.webAppDir ? { WEB_APP_DIR: config.webAppDir } : {}),
   };
 
   for (const service of ['auth', 'files', 'upload'] as const) startProcess(service, entry(service), sharedEnv);
   await Promise.all((['auth', 'files', 'upload'] as const).map((s) => waitUntilReady(s, serviceUrl(ports[s]))));
+  await webApp;
   startProcess('gateway', entry('gateway'), sharedEnv);
   await waitUntilReady('gateway', serviceUrl(ports.gateway));
   log(`gateway metrics (operator only): ${serviceUrl(ports.gatewayMetrics)}/metrics`);
   log(`GoVault is up: ${publicUrl}  ${JSON.stringify({ ready: true, ports })}`);
+}
+
+/**
+ * A fresh clone's `npm start` serves the current app with no extra step. A failed build
+ * does not stop the system: the gateway serves the previous build, or a page saying what to run.
+ */
+async function webAppReady(): Promise<void> {
+  if (config.webAppDir) {
+    log(`web app: serving ${config.webAppDir} (WEB_APP_DIR) as it is`);
+    return;
+  }
+  await ensureWebAppBuilt(log).catch((err: Error) => log(`web app: ${err.message}\nweb app: the gateway serves the previous build, if any; fix the error and start again, or run \`npm run build -w web\``));
 }
 
 function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ManagedProcess {

@@ -8,7 +8,7 @@ export interface FileItem {
   id: string;
   name: string;
   size: number;
-  contentType: string | null;
+  contentType: string;
   checksum: string | null;
   visibility: 'private' | 'public';
   ownerId?: string;
@@ -17,7 +17,7 @@ export interface FileItem {
   updatedAt: string;
   deletedAt: string | null;
   /** Only in view=shortcuts. */
-  shortcut?: { id: string; name: string | null; createdAt: string };
+  shortcut?: { id: string; name: string; createdAt: string };
 }
 
 export interface FilePage {
@@ -104,7 +104,8 @@ export class FilesApi {
     return this.http.json('DELETE', `/api/files/${encodeURIComponent(id)}/shares/${encodeURIComponent(grantee)}`);
   }
 
-  addShortcut(fileId: string, name?: string): Promise<unknown> {
+  /** 201 with the file and its new `shortcut`; 409 when the caller already has one to it. */
+  addShortcut(fileId: string, name?: string): Promise<FileItem & { shortcut: NonNullable<FileItem['shortcut']> }> {
     return this.http.json('POST', '/api/shortcuts', { body: { fileId, ...(name ? { name } : {}) } });
   }
 

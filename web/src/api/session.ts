@@ -1,4 +1,4 @@
-import { ApiError, OfflineError } from './errors.ts';
+import { ApiError, OfflineError, SessionEndedError } from './errors.ts';
 
 export interface TokenPair {
   accessToken: string;
@@ -29,6 +29,7 @@ export class Session {
   private expiresAt = 0;
   private renewal: Promise<string> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private refused = false;
   private readonly listeners = new Set<() => void>();
 
   constructor(
@@ -46,6 +47,11 @@ export class Session {
     return this.storage.getItem(REFRESH_KEY) !== null;
   }
 
+  /** The server refused this browser's refresh token (as opposed to a logout): the sign-in page says so. */
+  get endedByServer(): boolean {
+    return this.refused;
+  }
+
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -54,6 +60,7 @@ export class Session {
   /** After login: the pair the server answered. */
   adopt(tokens: TokenPair): void {
     this.storage.setItem(REFRESH_KEY, tokens.refreshToken);
+    this.refused = false;
     this.accessToken = tokens.accessToken;
     // Renew a little before expiry: at 80 % of the lifetime, and at least 1 s before it ends.
     const lifetimeMs = tokens.expiresIn * 1000;
@@ -61,6 +68,8 @@ export class Session {
     clearTimeout(this.timer);
     const renewInMs = Math.max(500, Math.min(lifetimeMs * 0.8, lifetimeMs - 1000));
     this.timer = setTimeout(() => void this.renew(tokens.accessToken).catch(() => undefined), renewInMs);
+    // Outside a browser (the unit tests) a pending renewal must not keep the process alive.
+    (this.timer as { unref?: () => void }).unref?.();
     this.notify();
   }
 
@@ -89,8 +98,9 @@ export class Session {
   }
 
   /** Forgets the tokens of this browser (logout, or a refresh token the server refused). */
-  forget(): void {
+  forget(reason: 'logout' | 'refused' = 'logout'): void {
     clearTimeout(this.timer);
+    this.refused = reason === 'refused';
     const wasSignedIn = this.accessToken !== undefined || this.signedIn;
     this.accessToken = undefined;
     this.expiresAt = 0;
@@ -115,7 +125,8 @@ export class Session {
       if (error instanceof ApiError && error.status === 401) {
         // Another tab may have rotated the token while this one waited for the lock.
         if (this.storage.getItem(REFRESH_KEY) !== refreshToken) return this.renewNow();
-        this.forget();
+        this.forget('refused');
+        throw new SessionEndedError();
       }
       throw error instanceof ApiError || error instanceof OfflineError ? error : new OfflineError(error);
     }

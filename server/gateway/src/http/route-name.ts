@@ -2,8 +2,11 @@ import type { Context, Next } from 'koa';
 import { notFound } from '@govault/lib';
 import { apiRouteOf, type ApiRoute } from '../proxy/routes.ts';
 
-/** The gateway's own answers, outside the API. */
-const OWN_PATHS = new Set(['/', '/index.html', '/healthz', '/readyz']);
+/** The gateway's own answers, outside the API and the web app. */
+const OWN_PATHS = new Set(['/healthz', '/readyz']);
+
+/** The label of a request the web app answers (its pages, its assets), or undefined. */
+export type OwnRouteOf = (method: string, path: string) => string | undefined;
 
 /** Every path that is not a known route: one label, so made-up paths cannot grow the metrics. */
 export const UNMATCHED = 'unmatched';
@@ -13,11 +16,11 @@ export const UNMATCHED = 'unmatched';
  * it even when a later step refuses it, and the later steps ask `routeOf(ctx)`.
  * `/api/files/4f0c…/content` → `/api/files/:id/content`; anything unknown → `unmatched`.
  */
-export function routeName() {
+export function routeName(webAppRouteOf: OwnRouteOf = () => undefined) {
   return async (ctx: Context, next: Next) => {
     const route = apiRouteOf(ctx.method, ctx.path);
     ctx.state.apiRoute = route;
-    ctx.state.routeName = OWN_PATHS.has(ctx.path) ? ctx.path : (route?.pattern ?? UNMATCHED);
+    ctx.state.routeName = OWN_PATHS.has(ctx.path) ? ctx.path : (route?.pattern ?? webAppRouteOf(ctx.method, ctx.path) ?? UNMATCHED);
     await next();
   };
 }
