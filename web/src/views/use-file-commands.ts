@@ -72,12 +72,13 @@ export function useFileCommands(view: View, list: FileList) {
       }),
     addShortcut: (file) =>
       busy(file, async () => {
+        const remember = (id: string | undefined) => id && setShortcutIds((ids) => new Map(ids).set(file.id, id));
         try {
-          const created = await api.files.addShortcut(file.id);
-          setShortcutIds((ids) => new Map(ids).set(file.id, created.shortcut.id));
+          remember((await api.files.addShortcut(file.id)).shortcut.id);
           notices.info(`Added a shortcut to ${file.name}. Find it under Shortcuts.`);
         } catch (err) {
           if (!(err instanceof ApiError && err.status === 409)) throw err;
+          remember(await api.files.findShortcut(file.id, file.name).catch(() => undefined));
           notices.info(`${file.name} is already in your shortcuts.`);
         }
       }),
