@@ -158,7 +158,9 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     }),
   );
   app.use(multipartRoutes(multipart).routes());
-  app.use(uploadListRoutes(new SqlUploadListRepository(sql), config.uploadExpirySeconds).routes());
+  // On disk every part is recorded as it arrives; S3 hears of a part only when asked.
+  const directProgress = config.s3 ? (uploadId: string) => multipart.storedBytes(uploadId) : undefined;
+  app.use(uploadListRoutes(new SqlUploadListRepository(sql), config.uploadExpirySeconds, directProgress).routes());
   if (diskParts) app.use(partUploadRoutes(multipart, partSigner, config.maxUploadSize).routes());
 
   return {

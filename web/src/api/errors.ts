@@ -42,10 +42,10 @@ export class OfflineError extends Error {
   }
 }
 
-/** The server refused the refresh token: this browser is signed out. */
-export class SessionEndedError extends Error {
+/** The server refused the refresh token (a 401 still): this browser is signed out. */
+export class SessionEndedError extends ApiError {
   constructor() {
-    super('Your session has ended. Log in again.');
+    super(401, 'unauthenticated', 'Your session has ended. Log in again.');
     this.name = 'SessionEndedError';
   }
 }

@@ -109,6 +109,15 @@ export class FilesApi {
     return this.http.json('POST', '/api/shortcuts', { body: { fileId, ...(name ? { name } : {}) } });
   }
 
+  /**
+   * The caller's shortcut to a file, looked up among shortcuts named like it (the API has
+   * no lookup by file): undefined when it is not among them, e.g. after a rename.
+   */
+  async findShortcut(fileId: string, name: string): Promise<string | undefined> {
+    const page = await this.list({ view: 'shortcuts', q: name, limit: 100 });
+    return page.items.find((item) => item.id === fileId)?.shortcut?.id;
+  }
+
   removeShortcut(shortcutId: string): Promise<void> {
     return this.http.json('DELETE', `/api/shortcuts/${encodeURIComponent(shortcutId)}`);
   }

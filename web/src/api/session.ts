@@ -68,6 +68,8 @@ export class Session {
     clearTimeout(this.timer);
     const renewInMs = Math.max(500, Math.min(lifetimeMs * 0.8, lifetimeMs - 1000));
     this.timer = setTimeout(() => void this.renew(tokens.accessToken).catch(() => undefined), renewInMs);
+    // Outside a browser (the unit tests) a pending renewal must not keep the process alive.
+    (this.timer as { unref?: () => void }).unref?.();
     this.notify();
   }
 

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { plainMessage } from '../api/errors.ts';
 import { Dialog } from './dialog.tsx';
 import { StatusMessage } from './status-message.tsx';
@@ -17,6 +17,7 @@ interface ConfirmDialogProps {
 export function ConfirmDialog({ title, confirmLabel, onConfirm, onClose, children }: ConfirmDialogProps) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [working, setWorking] = useState(false);
+  const messageId = useId();
   const confirm = async () => {
     if (working) return;
     setWorking(true);
@@ -29,9 +30,9 @@ export function ConfirmDialog({ title, confirmLabel, onConfirm, onClose, childre
     }
   };
   return (
-    <Dialog title={title} onClose={onClose}>
+    <Dialog title={title} onClose={onClose} alertMessageId={messageId}>
       <div class="stack">
-        {children}
+        <div id={messageId}>{children}</div>
         {error && <StatusMessage kind="error">{error}</StatusMessage>}
         <div class="dialog-buttons">
           <button type="button" data-autofocus onClick={onClose}>

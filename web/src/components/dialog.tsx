@@ -5,6 +5,8 @@ interface DialogProps {
   title: string;
   /** Escape, Cancel, or the owner closing it: the owner unmounts the dialog. */
   onClose: () => void;
+  /** A confirmation is an alertdialog: it interrupts, and its message (this id) is read with its name. */
+  alertMessageId?: string;
   children: ComponentChildren;
 }
 
@@ -12,7 +14,7 @@ interface DialogProps {
  * A modal native <dialog>: the browser traps focus and closes it on Escape. Focus moves to
  * the element marked `data-autofocus` (else the first control) and returns to the opener.
  */
-export function Dialog({ title, onClose, children }: DialogProps) {
+export function Dialog({ title, onClose, alertMessageId, children }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   const closeRef = useRef(onClose);
@@ -35,7 +37,13 @@ export function Dialog({ title, onClose, children }: DialogProps) {
   }, []);
 
   return (
-    <dialog ref={ref} class="dialog" aria-labelledby={titleId}>
+    <dialog
+      ref={ref}
+      class="dialog"
+      role={alertMessageId ? 'alertdialog' : undefined}
+      aria-labelledby={titleId}
+      aria-describedby={alertMessageId}
+    >
       <h2 id={titleId} class="dialog-title">{title}</h2>
       {children}
     </dialog>

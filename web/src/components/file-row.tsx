@@ -1,6 +1,8 @@
+import { useEffect, useRef } from 'preact/hooks';
 import type { FileItem, Role, View } from '../api/files-api.ts';
 import { formatBytes, formatDate } from '../format.ts';
 import { ACTION_LABELS, actionsFor, type FileAction } from './file-actions.ts';
+import { passFocusOn } from './keep-focus.ts';
 
 const ROLE_LABELS: Record<Role, string> = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer', public: 'Public link' };
 
@@ -12,14 +14,18 @@ export interface FileRowProps {
   showRole: boolean;
   busy: boolean;
   onAction: (action: FileAction, file: FileItem) => void;
+  /** Where the focus goes when the last row goes. */
+  headingId: string;
 }
 
 /** One file: its name, size, date, role, and the actions its role allows. */
-export function FileRow({ file, view, shortcutId, showRole, busy, onAction }: FileRowProps) {
+export function FileRow({ file, view, shortcutId, showRole, busy, onAction, headingId }: FileRowProps) {
+  const row = useRef<HTMLTableRowElement>(null);
+  useEffect(() => () => passFocusOn(row.current, headingId), [headingId]);
   const date = view === 'trash' && file.deletedAt ? file.deletedAt : file.createdAt;
   const shortcutName = file.shortcut && file.shortcut.name !== file.name ? file.shortcut.name : undefined;
   return (
-    <tr class="file-row" aria-busy={busy}>
+    <tr ref={row} class="file-row" aria-busy={busy}>
       <th scope="row" class="file-name">
         <span class="name-text">{file.name}</span>
         {shortcutName && <span class="aside"> (shortcut “{shortcutName}”)</span>}

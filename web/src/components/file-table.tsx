@@ -9,10 +9,11 @@ export interface FileTableProps {
   shortcutIds: ReadonlyMap<string, string>;
   busyIds: ReadonlySet<string>;
   onAction: (action: FileAction, file: FileItem) => void;
+  headingId: string;
 }
 
 /** The files of a view, newest first as the API lists them. On narrow screens each row wraps into a card. */
-export function FileTable({ caption, files, view, shortcutIds, busyIds, onAction }: FileTableProps) {
+export function FileTable({ caption, files, view, shortcutIds, busyIds, onAction, headingId }: FileTableProps) {
   const showRole = view === 'shared' || view === 'shortcuts';
   return (
     <table class="files">
@@ -38,6 +39,7 @@ export function FileTable({ caption, files, view, shortcutIds, busyIds, onAction
             showRole={showRole}
             busy={busyIds.has(file.id)}
             onAction={onAction}
+            headingId={headingId}
           />
         ))}
       </tbody>

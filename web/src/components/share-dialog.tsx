@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState, type MutableRef } from 'preact/hooks';
 import { ApiError, plainMessage } from '../api/errors.ts';
 import type { FileItem, Grant, ShareRole } from '../api/files-api.ts';
 import { useApi } from '../api-context.ts';
@@ -16,6 +16,8 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
   const api = useApi();
   const [grants, setGrants] = useState<Grant[] | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
+  // A removed person's row takes its focused button with it: the focus goes back to Email.
+  const emailInput = useRef<HTMLInputElement>(null);
 
   const reload = () =>
     api.files.shares(file.id).then(
@@ -41,6 +43,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
     <Dialog title={`Share ${file.name}`} onClose={onClose}>
       <div class="stack">
         <AddPersonForm
+          inputRef={emailInput}
           onAdd={(email, role) =>
             attempt(() =>
               api.files.share(file.id, email, role).catch((err: unknown) => {
@@ -54,7 +57,11 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
         <PeopleList
           grants={grants}
           onRole={(grant, role) => attempt(() => api.files.changeRole(file.id, granteeOf(grant), role))}
-          onRemove={(grant) => attempt(() => api.files.unshare(file.id, granteeOf(grant)))}
+          onRemove={async (grant) => {
+            const removed = await attempt(() => api.files.unshare(file.id, granteeOf(grant)));
+            emailInput.current?.focus();
+            return removed;
+          }}
         />
         <div class="dialog-buttons">
           <button type="button" onClick={onClose}>
@@ -66,7 +73,12 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
   );
 }
 
-function AddPersonForm({ onAdd }: { onAdd: (email: string, role: ShareRole) => Promise<boolean> }) {
+interface AddPersonFormProps {
+  inputRef: MutableRef<HTMLInputElement | null>;
+  onAdd: (email: string, role: ShareRole) => Promise<boolean>;
+}
+
+function AddPersonForm({ inputRef, onAdd }: AddPersonFormProps) {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<ShareRole>('viewer');
   const [adding, setAdding] = useState(false);
@@ -81,7 +93,7 @@ function AddPersonForm({ onAdd }: { onAdd: (email: string, role: ShareRole) => P
     <form class="add-person" onSubmit={submit}>
       <label class="field grow">
         <span>Email</span>
-        <input data-autofocus type="email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        <input ref={inputRef} data-autofocus type="email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
       </label>
       <label class="field">
         <span>Role</span>

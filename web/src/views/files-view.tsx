@@ -3,6 +3,7 @@ import type { FileItem, View } from '../api/files-api.ts';
 import { plainMessage } from '../api/errors.ts';
 import { useApi } from '../api-context.ts';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
+import { useDocumentTitle } from '../components/document-title.ts';
 import { FileTable } from '../components/file-table.tsx';
 import { useNotices } from '../components/notices.tsx';
 import { RenameDialog } from '../components/rename-dialog.tsx';
@@ -29,6 +30,7 @@ export function FilesView({ view }: { view: View }) {
   const [query, setQuery] = useState('');
   const list = useFileList(view, query);
   const commands = useFileCommands(view, list);
+  useDocumentTitle(TITLES[view]);
 
   const showUploaded = (fileId: string) =>
     api.files.get(fileId).then(list.prepend, (err: unknown) => notices.error(err));
@@ -68,6 +70,7 @@ function FileListBody({ view, query, list, commands }: BodyProps) {
         shortcutIds={commands.shortcutIds}
         busyIds={commands.busyIds}
         onAction={commands.onAction}
+        headingId="view-title"
       />
       {list.error !== undefined && <LoadFailed error={list.error} onRetry={list.retry} />}
       {list.hasMore && (

@@ -3,6 +3,7 @@ import { Link } from 'wouter-preact';
 import { ApiError, plainMessage } from '../api/errors.ts';
 import type { PublicFile } from '../api/files-api.ts';
 import { useApi } from '../api-context.ts';
+import { useDocumentTitle } from '../components/document-title.ts';
 import { StatusMessage } from '../components/status-message.tsx';
 import { formatBytes, formatDate } from '../format.ts';
 
@@ -16,6 +17,7 @@ export function PublicFileView({ fileId }: { fileId: string }) {
   const api = useApi();
   const [state, setState] = useState<State>({ kind: 'loading' });
   const [attempt, setAttempt] = useState(0);
+  useDocumentTitle(state.kind === 'found' ? state.file.name : state.kind === 'notFound' ? 'File not found' : undefined);
 
   useEffect(() => {
     let current = true;

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { Link } from 'wouter-preact';
 import { plainMessage } from '../api/errors.ts';
 import { useApi } from '../api-context.ts';
+import { useDocumentTitle } from '../components/document-title.ts';
 import { StatusMessage } from '../components/status-message.tsx';
 import { SignInForm, type Credentials } from '../components/sign-in-form.tsx';
 
@@ -28,7 +29,7 @@ function useSignIn() {
 export function LoginView() {
   const { api, error, submitWith, logIn } = useSignIn();
   return (
-    <SignInPage title="Log in to GoVault">
+    <SignInPage title="Log in to GoVault" tabTitle="Log in">
       {api.session.endedByServer && !error && <StatusMessage kind="info">Your session has ended. Log in again.</StatusMessage>}
       <SignInForm submitLabel="Log in" busyLabel="Logging in…" error={error} onSubmit={submitWith(logIn)} />
       <p>
@@ -45,7 +46,7 @@ export function RegisterView() {
     await logIn(credentials);
   };
   return (
-    <SignInPage title="Create your GoVault account">
+    <SignInPage title="Create your GoVault account" tabTitle="Register">
       <SignInForm submitLabel="Register" busyLabel="Creating your account…" withDisplayName error={error} onSubmit={submitWith(register)} />
       <p>
         Already have an account? <Link href="/login">Log in</Link>
@@ -54,7 +55,8 @@ export function RegisterView() {
   );
 }
 
-function SignInPage({ title, children }: { title: string; children: ComponentChildren }) {
+function SignInPage({ title, tabTitle, children }: { title: string; tabTitle: string; children: ComponentChildren }) {
+  useDocumentTitle(tabTitle);
   return (
     <main class="sign-in">
       <p class="brand">GoVault</p>

@@ -72,12 +72,13 @@ export function useFileCommands(view: View, list: FileList) {
       }),
     addShortcut: (file) =>
       busy(file, async () => {
+        const remember = (id: string | undefined) => id && setShortcutIds((ids) => new Map(ids).set(file.id, id));
         try {
-          const created = await api.files.addShortcut(file.id);
-          setShortcutIds((ids) => new Map(ids).set(file.id, created.shortcut.id));
+          remember((await api.files.addShortcut(file.id)).shortcut.id);
           notices.info(`Added a shortcut to ${file.name}. Find it under Shortcuts.`);
         } catch (err) {
           if (!(err instanceof ApiError && err.status === 409)) throw err;
+          remember(await api.files.findShortcut(file.id, file.name).catch(() => undefined));
           notices.info(`${file.name} is already in your shortcuts.`);
         }
       }),
@@ -118,8 +119,9 @@ export function useFileCommands(view: View, list: FileList) {
     },
     deleteForever: async (file: FileItem) => {
       await api.files.deleteForever(file.id);
-      list.remove(file.id);
+      // The dialog closes first and gives the focus back to the row, which then passes it on as it goes.
       setDialog(undefined);
+      setTimeout(() => list.remove(file.id));
       notices.info(`Deleted ${file.name} forever.`);
     },
   };

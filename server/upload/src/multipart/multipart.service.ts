@@ -113,6 +113,20 @@ export class MultipartService {
     return parts;
   }
 
+  /**
+   * The bytes a direct upload in flight holds, as the store lists them, recorded on the
+   * way (in S3 mode parts go straight to S3, so nothing else records them). Undefined when
+   * the upload is no longer in flight. Not activity: the upload's expiry is unchanged.
+   */
+  async storedBytes(uploadId: string): Promise<number | undefined> {
+    const session = await this.repository.find(uploadId);
+    if (!session || (session.state !== 'created' && session.state !== 'uploading')) return undefined;
+    const parts = await this.store.listParts(targetOf(session));
+    if (!parts) return undefined;
+    await this.repository.syncParts(uploadId, parts);
+    return parts.reduce((sum, part) => sum + part.size, 0);
+  }
+
   /** Idempotent: completing a completed upload answers the same file (registering it if files was away). */
   complete(ownerId: string, uploadId: string, key: string, claimed: ClaimedPart[], origin: string, requestId?: string) {
     return this.oneAtATime(uploadId, async (): Promise<CompletedMultipartUpload> => {
