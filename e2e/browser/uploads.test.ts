@@ -1,11 +1,14 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import type { Page } from 'playwright-core';
 import { randomUUID } from 'node:crypto';
 import { formatBytes } from '../../web/src/format.ts';
 import { button, downloadedSha256, fileAction, fileRow, logInThroughUi, navigate, registerThroughUi } from './app.ts';
 import { LocalFiles } from './fixtures.ts';
-import { ACTION_TIMEOUT_MS, browserSuite, eventually } from './harness.ts';
+import { getJson } from '../client.ts';
+import { ACTION_TIMEOUT_MS, browserSuite, eventually, type Person, type Stack } from './harness.ts';
 import {
   UploadTraffic,
+  type UploadRequest,
   continueAfterReload,
   isListParts,
   isMultipartCreation,
@@ -82,9 +85,11 @@ for (const mode of suite.modes) {
     await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
     t.log(`after the reload the upload continued ${await continueAfterReload(page, file, 'Resumable (tus)', traffic, beforeReload)}`);
     grace.forbid(ABORTED_UPLOAD);
-    await fileRow(page, file.name).waitFor({ timeout: 60_000 });
+    await fileRow(page, file.name).first().waitFor({ timeout: 60_000 });
+    await expectListedOnce(t, stack, person, page, file.name);
 
     const after = traffic.since(beforeReload);
+    t.log(describe(after));
     t.deepEqual(after.filter(isTusCreation), [], 'no new upload is created after the reload');
     const head = after.find(isTusHead);
     t.truthy(head, 'Uppy asks the server for its offset (HEAD)');
@@ -122,9 +127,11 @@ for (const mode of suite.modes) {
     await button(page, 'Log out').waitFor({ timeout: ACTION_TIMEOUT_MS });
     t.log(`after the reload the upload continued ${await continueAfterReload(page, file, 'Direct (S3 multipart)', traffic, beforeReload)}`);
     hedy.forbid(ABORTED_UPLOAD);
-    await fileRow(page, file.name).waitFor({ timeout: 60_000 });
+    await fileRow(page, file.name).first().waitFor({ timeout: 60_000 });
+    await expectListedOnce(t, stack, person, page, file.name);
 
     const after = traffic.since(beforeReload);
+    t.log(describe(after));
     t.deepEqual(after.filter(isMultipartCreation), [], 'no new multipart upload after the reload');
     t.true(after.some(isListParts), 'Uppy lists the parts the store holds');
     const putAgain = after.map(partNumberOf).filter((n) => n !== undefined && storedBefore.has(n));
@@ -149,16 +156,18 @@ for (const mode of suite.modes) {
     katherine.allow(ABORTED_UPLOAD);
     await first.close();
 
-    // The server keeps what arrived before the tab closed.
+    // The server keeps what arrived before the tab closed (once the aborted request is done with).
     let serverOffset = 0;
     await eventually(async () => {
-      const listed = (await unfinishedUploads(stack.baseUrl, person.auth)).find((u) => u.name === file.name);
-      serverOffset = listed?.offset ?? 0;
-      return serverOffset > 0;
-    }, 'the server to list the upload with bytes stored');
+      const before = serverOffset;
+      serverOffset = (await unfinishedUploads(stack.baseUrl, person.auth)).find((u) => u.name === file.name)?.offset ?? 0;
+      return serverOffset > 0 && serverOffset === before;
+    }, 'the server to list the upload with a settled number of bytes stored');
     katherine.forbid(ABORTED_UPLOAD);
 
-    const page = await katherine.newPage();
+    // Another device: nothing of the first browser's state (Golden Retriever, fingerprints) helps it.
+    const laptop = await stack.signedIn(t, person);
+    const page = await laptop.page();
     const traffic = new UploadTraffic(page);
     await page.goto('/');
     await navigate(page, 'Unfinished uploads');
@@ -169,12 +178,37 @@ for (const mode of suite.modes) {
     await (await chooser).setFiles(file.path);
 
     await eventually(async () => (await unfinishedUploads(stack.baseUrl, person.auth)).every((u) => u.name !== file.name), 'the upload to finish', 60_000);
+    t.log(describe(traffic.requests));
     t.deepEqual(traffic.requests.filter(isTusCreation), [], 'resuming creates no new upload');
-    t.is(Number(traffic.requests.find(isTusPatch)?.headers['upload-offset']), serverOffset, 'the first PATCH starts at the offset the server listed');
+    const resumedAt = Number(traffic.requests.find(isTusPatch)?.headers['upload-offset']);
+    t.is(resumedAt, Number(traffic.requests.find(isTusHead)?.responseHeaders?.['upload-offset']), 'the first PATCH starts at the offset the HEAD answered');
+    t.true(resumedAt > 0 && resumedAt >= serverOffset, `the server listed ${serverOffset} bytes stored; the upload resumes at ${resumedAt}`);
     await navigate(page, 'My files');
-    await fileRow(page, file.name).waitFor({ timeout: ACTION_TIMEOUT_MS });
+    await fileRow(page, file.name).first().waitFor({ timeout: ACTION_TIMEOUT_MS });
+    await expectListedOnce(t, stack, person, page, file.name);
     const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
     t.is(downloaded.sha256, file.sha256);
-    katherine.assertNothingWentWrong(t);
+    katherine.assertNothingWentWrong(t, 'the browser whose tab was closed');
+    laptop.assertNothingWentWrong(t, 'the browser that resumed');
   });
+}
+
+/** One upload, one file: on the server and on the screen. */
+async function expectListedOnce(t: ExecutionContext, stack: Stack, person: Person, page: Page, name: string): Promise<void> {
+  const listed = await getJson<{ items: Array<{ name: string }> }>(`${stack.baseUrl}/api/files?q=${encodeURIComponent(name)}`, person.auth);
+  t.is(listed.body.items.filter((f) => f.name === name).length, 1, `the server holds one file named ${name}`);
+  t.is(await fileRow(page, name).count(), 1, `My files lists ${name} once`);
+}
+
+/** The upload requests in a line each, for the log of a failed run. */
+function describe(requests: UploadRequest[]): string {
+  return requests
+    .map((r) => {
+      const url = new URL(r.url);
+      const offset = r.headers['upload-offset'] ? ` at ${r.headers['upload-offset']}` : '';
+      const answered = r.responseHeaders?.['upload-offset'] ? ` -> offset ${r.responseHeaders['upload-offset']}` : '';
+      const part = partNumberOf(r) ? ` part ${partNumberOf(r)}` : '';
+      return `${r.method} ${url.host === new URL(requests[0]!.url).host ? url.pathname : url.host + url.pathname}${part}${offset}: ${r.status ?? 'no answer'}${answered}`;
+    })
+    .join('\n');
 }
