@@ -1,7 +1,7 @@
 import test from 'ava';
 import { AxeBuilder } from '@axe-core/playwright';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -257,8 +257,10 @@ async function seriousViolations(page: Page): Promise<string[]> {
 const [screenshotMode] = suite.modes;
 test.serial(`${screenshotMode}: screenshots of the main screens, light and dark`, async (t) => {
   const stack = await suite.stack(screenshotMode!);
-  const dir = process.env.GOVAULT_SCREENSHOTS === '1' ? join(ROOT, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'govault-screenshots-'));
+  const keep = process.env.GOVAULT_SCREENSHOTS === '1';
+  const dir = keep ? join(ROOT, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'govault-screenshots-'));
   mkdirSync(dir, { recursive: true });
+  if (!keep) t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ada = await stack.person('Ada Lovelace', 'ada@example.com');
   const grace = await stack.person('Grace Hopper', 'grace@example.com');
   for (const [name, text] of [['Analytical engine notes.md', 'x'.repeat(48_213)], ['Bernoulli numbers.pdf', 'y'.repeat(1_912_330)], ['Punched cards.csv', 'z'.repeat(7_405)]] as const) {
@@ -306,6 +308,6 @@ test.serial(`${screenshotMode}: screenshots of the main screens, light and dark`
     await shoot(small, `my-files-360px-${scheme}`);
     for (const visitor of [stranger, browser, phone]) visitor.assertNothingWentWrong(t);
   }
-  t.log(`screenshots: ${dir}`);
+  if (keep) t.log(`screenshots written to ${dir}`);
   t.is(written.length, 12);
 });

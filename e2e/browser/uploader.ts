@@ -79,6 +79,7 @@ export interface UploadRequest {
   headers: Record<string, string>;
   status?: number;
   responseHeaders?: Record<string, string>;
+  body?: string;
 }
 
 /** Every upload request of a page (tus, multipart calls, part PUTs), with its answer once it came. */
@@ -98,6 +99,8 @@ export class UploadTraffic {
       if (!seen) return;
       seen.status = response.status();
       seen.responseHeaders = response.headers();
+      // What the server says it holds of a multipart upload: the parts Uppy will skip.
+      if (isListParts(seen)) void response.text().then((text) => (seen.body = text), () => undefined);
     });
   }
 

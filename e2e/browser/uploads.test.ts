@@ -208,7 +208,8 @@ function describe(requests: UploadRequest[]): string {
       const offset = r.headers['upload-offset'] ? ` at ${r.headers['upload-offset']}` : '';
       const answered = r.responseHeaders?.['upload-offset'] ? ` -> offset ${r.responseHeaders['upload-offset']}` : '';
       const part = partNumberOf(r) ? ` part ${partNumberOf(r)}` : '';
-      return `${r.method} ${url.host === new URL(requests[0]!.url).host ? url.pathname : url.host + url.pathname}${part}${offset}: ${r.status ?? 'no answer'}${answered}`;
+      const body = r.body ? ` ${r.body}` : '';
+      return `${r.method} ${url.host === new URL(requests[0]!.url).host ? url.pathname : url.host + url.pathname}${part}${offset}: ${r.status ?? 'no answer'}${answered}${body}`;
     })
     .join('\n');
 }
