@@ -19,7 +19,6 @@ export function UploadPanel({ onFileUploaded }: { onFileUploaded: (fileId: strin
   const [failure, setFailure] = useState<string>();
   const [open, setOpen] = useState(false);
   const [mode, setMode] = useState<UploadMode>(savedMode);
-  const host = useRef<HTMLDivElement>(null);
   const announce = useRef(onFileUploaded);
   announce.current = onFileUploaded;
 
@@ -41,14 +40,6 @@ export function UploadPanel({ onFileUploaded }: { onFileUploaded: (fileId: strin
     const stops = MODES.map((m) => uploaders[m].onFileUploaded((fileId) => announce.current(fileId)));
     return () => stops.forEach((stop) => stop());
   }, [uploaders]);
-
-  useEffect(() => {
-    if (!uploaders || !host.current) return;
-    for (const m of MODES) {
-      host.current.append(uploaders[m].dashboard);
-      uploaders[m].dashboard.hidden = m !== mode;
-    }
-  }, [uploaders, mode]);
 
   const progress = useUploadProgress(uploaders);
   const chooseMode = (next: UploadMode) => {
@@ -79,10 +70,21 @@ export function UploadPanel({ onFileUploaded }: { onFileUploaded: (fileId: strin
           </p>
         )}
         {!uploaders && !failure && <p>Starting the uploader…</p>}
-        <div ref={host} />
+        {uploaders &&
+          MODES.map((m) => (
+            // Hidden in the same render as the choice, so that a file can never land in the other mode's Dashboard.
+            <div key={m} class="upload-dashboard-host" data-upload-mode={m} hidden={m !== mode} ref={(host) => {
+              if (host) adopt(host, uploaders[m].dashboard);
+            }} />
+          ))}
       </div>
     </section>
   );
+}
+
+/** The Dashboard element outlives the panel (uploads go on elsewhere in the app): the panel only hosts it. */
+function adopt(host: HTMLElement, dashboard: HTMLElement): void {
+  if (dashboard.parentElement !== host) host.append(dashboard);
 }
 
 /** "Uploading 2 files: 45 %" across both modes, or nothing while idle. */
