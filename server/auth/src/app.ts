@@ -49,6 +49,7 @@ export async function buildAuthApp(config: AuthConfig, logger: Logger): Promise<
     new JwtAccessTokenSigner(signingKeys, config.accessTokenTtlSeconds),
     config.refreshTokenTtlSeconds,
     new PostgresLoginThrottle(orm, config.loginThrottle),
+    config.refreshReuseGraceSeconds,
   );
 
   const app = createServiceApp({

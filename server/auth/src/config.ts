@@ -13,6 +13,8 @@ export const authConfigSchema = z
     AUTH_SIGNING_KEY_DIR: env.optionalString(),
     ACCESS_TOKEN_TTL_SECONDS: env.seconds(900),
     REFRESH_TOKEN_TTL_SECONDS: env.seconds(2_592_000),
+    /** How long a rotated refresh token still gets its unused successor again (an answer lost to a reload); 0 turns it off. */
+    REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
     // bcrypt's own bounds; tests use 4 to stay fast.
     BCRYPT_ROUNDS: z.coerce.number().int().min(4).max(31).default(12),
     /** Failed logins per email within LOGIN_FAILURE_WINDOW_SECONDS before the email must wait (429). */
@@ -38,6 +40,7 @@ export const authConfigSchema = z
     signingKeyDir: v.AUTH_SIGNING_KEY_DIR ?? join(v.DATA_DIR, 'auth-signing-keys'),
     accessTokenTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: v.REFRESH_TOKEN_TTL_SECONDS,
+    refreshReuseGraceSeconds: v.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
     bcryptRounds: v.BCRYPT_ROUNDS,
     loginThrottle: { maxFailures: v.LOGIN_MAX_FAILURES, windowSeconds: v.LOGIN_FAILURE_WINDOW_SECONDS },
     passwordHashing: { concurrency: v.PASSWORD_HASH_CONCURRENCY, maxQueuedPerClient: v.PASSWORD_HASH_QUEUE_PER_CLIENT },

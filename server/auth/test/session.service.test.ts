@@ -34,6 +34,10 @@ class FakeRefreshTokens implements RefreshTokenRepository {
     const row = this.rows.find((r) => r.tokenHash === tokenHash);
     return row && { ...row };
   }
+  async findById(id: string) {
+    const row = this.rows.find((r) => r.id === id);
+    return row && { ...row };
+  }
   async rotate(oldId: string, next: RefreshToken) {
     const old = this.rows.find((r) => r.id === oldId && !r.revokedAt);
     if (!old) return false;
@@ -135,4 +139,19 @@ test('a client whose bcrypt queue is full gets 429, and that is no failed login'
   t.is(await throttle.retryAfter('kim@example.com'), 0, 'not counted against the email');
   release();
   await t.notThrowsAsync(first);
+});
+
+test('a rotated token gets its unused successor again only within the grace', async (t) => {
+  const tokens = new FakeRefreshTokens();
+  const users = new UserService(new FakeUsers(), plainHasher, new FairScheduler({ concurrency: 2, maxQueuedPerClient: 10 }));
+  await users.register({ email: 'lee@example.com', password: 'password1' }, client);
+  const sessions = new SessionService(users, tokens, signer, 3600, new MemoryLoginThrottle({ maxFailures: 3, windowSeconds: 60 }), 1);
+  const login = await sessions.login('lee@example.com', 'password1', client);
+
+  const answered = await sessions.refresh(login.refreshToken);
+  t.is((await sessions.refresh(login.refreshToken)).refreshToken, answered.refreshToken);
+
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  await t.throwsAsync(sessions.refresh(login.refreshToken), { instanceOf: AppError });
+  t.true(tokens.rows.every((r) => r.revokedAt !== null), 'after the grace it is reuse: the family is revoked');
 });

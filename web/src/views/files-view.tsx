@@ -75,7 +75,7 @@ function FileListBody({ view, query, list, commands }: BodyProps) {
       {list.error !== undefined && <LoadFailed error={list.error} onRetry={list.retry} />}
       {list.hasMore && (
         <div class="load-more">
-          <button type="button" aria-disabled={list.loadingMore} onClick={list.loadMore}>
+          <button type="button" aria-disabled={list.loading || list.loadingMore} onClick={list.loadMore}>
             {list.loadingMore ? 'Loading…' : 'Load more'}
           </button>
         </div>

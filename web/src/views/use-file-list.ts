@@ -31,10 +31,12 @@ export function useFileList(view: View, query: string): FileList {
   const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const generation = useRef(0);
+  const lastRequest = useRef<string | null>(null);
 
   const fetchPage = useCallback(
     async (after: string | null) => {
       const current = ++generation.current;
+      lastRequest.current = after;
       setError(undefined);
       after ? setLoadingMore(true) : setLoading(true);
       try {
@@ -62,8 +64,9 @@ export function useFileList(view: View, query: string): FileList {
     loadingMore,
     error,
     hasMore: cursor !== null,
-    loadMore: () => void (cursor && !loadingMore && fetchPage(cursor)),
-    retry: () => void fetchPage(files.length > 0 ? cursor : null),
+    // Not while a new query's first page loads: its answer would be dropped for an older query's next page.
+    loadMore: () => void (cursor && !loading && !loadingMore && fetchPage(cursor)),
+    retry: () => void fetchPage(lastRequest.current),
     replace: (file) => setFiles((shown) => shown.map((f) => (f.id === file.id ? { ...f, ...file } : f))),
     remove: (id) => setFiles((shown) => shown.filter((f) => f.id !== id)),
     prepend: (file) => setFiles((shown) => [file, ...shown.filter((f) => f.id !== file.id)]),

@@ -4,6 +4,7 @@ import { RefreshTokenEntity, type RefreshToken } from './refresh-token.entity.ts
 export interface RefreshTokenRepository {
   insert(token: RefreshToken): Promise<void>;
   findByHash(tokenHash: string): Promise<RefreshToken | undefined>;
+  findById(id: string): Promise<RefreshToken | undefined>;
   /**
    * Revokes `oldId` in favour of `next` and stores `next`, atomically. False when `oldId`
    * was already revoked (another request rotated it first): nothing is stored then.
@@ -22,6 +23,11 @@ export class MikroOrmRefreshTokenRepository implements RefreshTokenRepository {
 
   async findByHash(tokenHash: string): Promise<RefreshToken | undefined> {
     const row = await this.orm.em.fork().findOne(RefreshTokenEntity, { tokenHash });
+    return row ? { ...row } : undefined;
+  }
+
+  async findById(id: string): Promise<RefreshToken | undefined> {
+    const row = await this.orm.em.fork().findOne(RefreshTokenEntity, { id });
     return row ? { ...row } : undefined;
   }
 
