@@ -117,7 +117,6 @@ for (const mode of suite.modes) {
     const storedPart = (r: { status?: number }) => r.status === 200;
     await eventually(async () => traffic.requests.some((r) => partNumberOf(r) !== undefined && storedPart(r)), 'a first part stored', 60_000);
     const storedBefore = new Set(traffic.requests.filter((r) => partNumberOf(r) !== undefined && storedPart(r)).map(partNumberOf));
-    const partsSent = new Set(traffic.requests.map(partNumberOf).filter((n) => n !== undefined));
     t.is(traffic.requests.filter(isMultipartCreation).length, 1);
 
     hedy.allow(ABORTED_UPLOAD);
@@ -136,7 +135,7 @@ for (const mode of suite.modes) {
     t.true(after.some(isListParts), 'Uppy lists the parts the store holds');
     const putAgain = after.map(partNumberOf).filter((n) => n !== undefined && storedBefore.has(n));
     t.deepEqual(putAgain, [], `parts ${[...storedBefore].join(', ')} were stored before the reload and are not sent again`);
-    t.true(partsSent.size >= 2, 'the upload has more parts than the one stored');
+    t.true(after.some((r) => partNumberOf(r) !== undefined), 'the parts not yet stored are sent after the reload');
     const downloaded = await downloadedSha256(page, () => fileAction(page, file.name, 'Download'));
     t.is(downloaded.sha256, file.sha256);
     hedy.assertNothingWentWrong(t);
