@@ -4,7 +4,7 @@ import GoldenRetriever from '@uppy/golden-retriever';
 import Tus from '@uppy/tus';
 import type { Api } from '../api/client.ts';
 import { TUS_PATH, type UnfinishedUpload } from '../api/uploads-api.ts';
-import { COMPANION_ENDPOINT, COMPANION_ERROR_PREFIX, SIZE_META, installCompanionFetch } from './companion-fetch.ts';
+import { COMPANION_ENDPOINT, COMPANION_ERROR_PREFIX, SIZE_META, addPartSource, installCompanionFetch } from './companion-fetch.ts';
 import { TusAccessToken } from './tus-access-token.ts';
 
 export type UploadMode = 'tus' | 'direct';
@@ -104,6 +104,10 @@ export function createUploader(options: UploaderOptions): Uploader {
       getChunkSize: ({ size }) => directPartSize(size),
       allowedMetaFields: ['name', 'type', 'relativePath', SIZE_META],
       limit: PARALLEL_FILES,
+    });
+    addPartSource((uploadId) => {
+      const file = Object.values(uppy.getState().files).find((f) => (f as GovaultFile).s3Multipart?.uploadId === uploadId);
+      return file?.data instanceof Blob ? { data: file.data, partSize: directPartSize(file.data.size) } : undefined;
     });
   }
 
