@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { createLogger, listen, parseConfig } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
@@ -126,7 +126,16 @@ async function headOffset(stack: Stack, userId: string, id: string): Promise<num
  * are written, slowly (as a browser on a real link sends them); then the socket is
  * destroyed, as a reload or a closed tab does.
  */
-async function cutPatch(stack: Stack, userId: string, id: string, offset: number, body: Buffer, cutAt: number): Promise<void> {
+async function cutPatch(
+  t: ExecutionContext,
+  stack: Stack,
+  userId: string,
+  id: string,
+  offset: number,
+  body: Buffer,
+  cutAt: number,
+  whileSending: () => Promise<{ recorded: number; stored: number }>,
+): Promise<void> {
   const socket = connect(stack.port, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -138,14 +147,18 @@ async function cutPatch(stack: Stack, userId: string, id: string, offset: number
     'Content-Length': String(body.length),
   };
   socket.write(`PATCH /api/uploads/tus/${id} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  // Over about 2.5 s, so that the server's progress events (one a second) fire meanwhile.
   const CHUNK = 64 * 1024;
+  const pause = 2500 / Math.ceil(cutAt / CHUNK);
   for (let at = 0; at < cutAt; at += CHUNK) {
     const piece = body.subarray(at, Math.min(at + CHUNK, cutAt));
     if (!socket.write(piece)) await new Promise((resolve) => socket.once('drain', resolve));
-    if ((at / CHUNK) % 8 === 0) await sleep(5);
+    await sleep(pause);
   }
   // Let the server read what was sent before the connection goes.
   await sleep(300);
+  const { recorded, stored } = await whileSending();
+  t.true(recorded <= stored, `while sending, the session records ${recorded}, the store holds ${stored}`);
   socket.destroy();
 }
 
@@ -178,22 +191,26 @@ for (const mode of modes) {
       const userId = randomUUID();
       const data = randomBytes(c.size);
       const id = await create(stack, userId, data.length);
-      await cutPatch(stack, userId, id, 0, data, c.cutAt);
+      const recorded = async () => Number((await uploadSql.query('SELECT upload_offset FROM upload.upload_sessions WHERE id = $1', [id])).rows[0].upload_offset);
+      const storedNow = () => stack.stored(id).catch(() => 0);
+      await cutPatch(t, stack, userId, id, 0, data, c.cutAt, async () => ({ recorded: await recorded(), stored: await storedNow() }));
 
       // The store persists what arrived after the cut; wait until it is done writing.
-      let offset = 0;
-      await eventually(async () => (offset = await headOffset(stack, userId, id)) > 0, 10_000, 100);
+      let stored = 0;
+      await eventually(async () => (stored = await storedNow()) > (c.cutAt > PART_SIZE ? PART_SIZE : 0), 10_000, 100);
       await sleep(500);
-      offset = await headOffset(stack, userId, id);
+      stored = await storedNow();
+      // Before any HEAD (which corrects the record): the session never records more than the store holds.
+      t.true((await recorded()) <= stored, `the session records ${await recorded()}, the store holds ${stored}`);
+
+      const offset = await headOffset(stack, userId, id);
       t.true(offset > 0, `HEAD answers ${offset} after ${c.cutAt} bytes were sent`);
       t.true(offset <= c.cutAt, 'no more than was sent');
-      t.is(offset, await stack.stored(id), 'HEAD answers what the store holds');
+      t.is(offset, stored, 'HEAD answers what the store holds');
       if (c.cutAt > PART_SIZE) t.true(offset > PART_SIZE, 'more than the full part is kept');
 
-      const listed = await listedOffset(stack, userId, id);
-      t.is(listed, offset, 'the upload list says what HEAD says');
-      const { rows } = await uploadSql.query('SELECT upload_offset FROM upload.upload_sessions WHERE id = $1', [id]);
-      t.is(Number(rows[0].upload_offset), offset, 'the session records what HEAD says');
+      t.is(await listedOffset(stack, userId, id), offset, 'the upload list says what HEAD says');
+      t.is(await recorded(), offset, 'the session records what HEAD says');
 
       const rest = await patchRest(stack, userId, id, data, offset);
       t.is(rest.status, 204);
