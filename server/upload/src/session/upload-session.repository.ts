@@ -10,6 +10,8 @@ export interface UploadSessionRepository {
   create(session: NewUploadSession): Promise<UploadSession>;
   find(id: string): Promise<UploadSession | null>;
   recordProgress(id: string, offset: number): Promise<void>;
+  /** Brings an in-flight upload's recorded offset down to what its store holds, if it is above. */
+  lowerOffsetTo(id: string, stored: number): Promise<void>;
   markCompleted(id: string, size: number): Promise<void>;
   attachFile(id: string, fileId: string): Promise<void>;
   markTerminated(id: string): Promise<void>;
@@ -57,6 +59,13 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
         { id, state: { $in: ['created', 'uploading'] }, offset: { $lt: offset } },
         { offset, state: 'uploading', updatedAt: new Date() },
       );
+  }
+
+  async lowerOffsetTo(id: string, stored: number): Promise<void> {
+    // A correction, not activity: updated_at (last activity, and the resume gap) stays.
+    await this.orm.em
+      .fork()
+      .nativeUpdate(UploadSessionSchema, { id, state: { $in: ['created', 'uploading'] }, offset: { $gt: stored } }, { offset: stored });
   }
 
   async markCompleted(id: string, size: number): Promise<void> {

@@ -75,6 +75,15 @@ export class UploadService {
     return this.sessions.recordProgress(uploadId, offset);
   }
 
+  /**
+   * The offset a HEAD got from the store, which is the truth: recorded in both directions,
+   * so that a record ahead of the store (bytes received but never persisted) is corrected.
+   */
+  async recordStoredOffset(uploadId: string, offset: number): Promise<void> {
+    await this.sessions.recordProgress(uploadId, offset);
+    await this.sessions.lowerOffsetTo(uploadId, offset);
+  }
+
   /** True when this request resumes an interrupted upload (see "Resumed" in ARCHITECTURE.md). */
   noteResume(uploadId: string, afterGapSeconds: number): Promise<boolean> {
     return this.sessions.noteResume(uploadId, afterGapSeconds);

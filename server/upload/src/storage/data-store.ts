@@ -1,11 +1,13 @@
 import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import type { DataStore, KvStore, Upload } from '@tus/server';
 import type { Logger, S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
+import type { PersistedOffsetSource } from '../tus/node-body.ts';
 import { PartFile } from './part-file.ts';
 
 const MiB = 1024 ** 2;
@@ -32,12 +34,20 @@ const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string 
  * upload: it belongs to the files service, which reads `<directory>/<id>`. Only the
  * upload's info file goes.
  */
-export class TusFileStore extends FileStore {
+export class TusFileStore extends FileStore implements PersistedOffsetSource {
+  private readonly objectsDir: string;
+
   constructor(
     options: ConstructorParameters<typeof FileStore>[0],
     private readonly keepFinished: KeepFinishedUpload,
   ) {
     super(options);
+    this.objectsDir = options.directory;
+  }
+
+  /** What `getUpload` answers too: the bytes in the upload's file. */
+  async persistedOffset(id: string): Promise<number | undefined> {
+    return (await stat(join(this.objectsDir, id)).catch(() => undefined))?.size;
   }
 
   override async remove(id: string): Promise<void> {
@@ -60,7 +70,10 @@ interface SpooledPart {
  * PATCH, and before completing) corrects the record, so that after a crash between an
  * UploadPart and its row the next request repairs the row.
  */
-export class RecordingS3Store extends S3Store {
+export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
+  /** Each upload being written: the bytes its parts held before, and this write's pieces in order. */
+  private readonly writing = new Map<string, { before: number; pieces: { size: number; stored: boolean }[] }>();
+
   constructor(
     options: S3StoreOptions,
     private readonly parts: UploadPartRepository,
@@ -76,6 +89,23 @@ export class RecordingS3Store extends S3Store {
    * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset):
    * S3 has no multipart upload left to add to, so nothing is written and the offset stands.
    */
+  /**
+   * During a write: the parts held before it, plus the pieces of it that are in S3, up to
+   * the first that is not (parts finish out of order). Until the first piece lands this is
+   * less than the upload's offset was, since the stock write takes the incomplete part
+   * into its first piece.
+   */
+  async persistedOffset(id: string): Promise<number | undefined> {
+    const progress = this.writing.get(id);
+    if (!progress) return undefined;
+    let offset = progress.before;
+    for (const piece of progress.pieces) {
+      if (!piece.stored) break;
+      offset += piece.size;
+    }
+    return offset;
+  }
+
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     try {
       return await super.write(src, id, offset);
@@ -99,6 +129,8 @@ export class RecordingS3Store extends S3Store {
     let bytesUploaded = 0;
     let failure: unknown;
     let filling: SpooledPart | undefined;
+    const progress = { before: offset, pieces: [] as { size: number; stored: boolean }[] };
+    this.writing.set(metadata.file.id, progress);
 
     /** Closes the part and sends it (an empty one is only dropped); S3 takes it in the background. */
     const finish = async (part: SpooledPart) => {
@@ -106,8 +138,13 @@ export class RecordingS3Store extends S3Store {
       if (part.file.size === 0) return part.discard();
       const partNumber = nextPartNumber++;
       offset += part.file.size;
+      const piece = { size: part.file.size, stored: false };
+      progress.pieces.push(piece);
       const sent = this.send(metadata, part, partNumber, part.file.size >= this.minPartSize || size === offset).then(
-        () => void (bytesUploaded += part.file.size),
+        () => {
+          bytesUploaded += piece.size;
+          piece.stored = true;
+        },
         (err: unknown) => {
           failure ??= err;
           throw err;
@@ -138,6 +175,7 @@ export class RecordingS3Store extends S3Store {
       sending.push(Promise.reject(err));
     } finally {
       await Promise.allSettled(sending);
+      if (this.writing.get(metadata.file.id) === progress) this.writing.delete(metadata.file.id);
     }
     await Promise.all(sending);
     return bytesUploaded;

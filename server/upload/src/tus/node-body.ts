@@ -53,49 +53,92 @@ export function readNodeBodies(server: Server): void {
 }
 
 /**
+ * A store that can say, while a write is in flight, how many bytes of the upload it
+ * durably holds (what its `getUpload` would answer). Progress events carry that, not the
+ * bytes received: a received byte may still be lost (an S3 part still filling), and the
+ * upload database must never list more than a HEAD answers.
+ */
+export interface PersistedOffsetSource {
+  persistedOffset(id: string): Promise<number | undefined>;
+}
+
+const reportsPersisted = (store: DataStore): store is DataStore & PersistedOffsetSource =>
+  typeof (store as Partial<PersistedOffsetSource>).persistedOffset === 'function';
+
+/**
  * The stock `writeToStore` on a Node stream, with the same contract: at most
  * `maxFileSize` bytes reach the store, an aborted request ends the body where it is, a
  * broken body answers as aborted, and the request itself is never destroyed (the body
  * goes through a PassThrough that the pipeline may destroy instead), so the client still
- * gets an answer when the store fails. Progress events come at most once per interval.
+ * gets an answer when the store fails.
+ *
+ * A broken body (the client reloaded, closed the tab, lost its connection: the request
+ * errors, or closes before its end) is ended where it broke, as an aborted request is,
+ * not destroyed: the store then persists what arrived (a short last piece as S3's
+ * incomplete part), which is what tus promises. Handing the store an error instead made
+ * it drop the piece it was filling. The handlers reach here through `handleWeb`, where
+ * @tus/server itself never learns of a disconnect, so this is the only place that can.
+ *
+ * Progress events come at most once per interval, with the offset the store holds
+ * (see PersistedOffsetSource; a store that cannot say gets the bytes received, as stock).
+ * After a broken body one more event carries the offset the store reached.
  */
 async function writeBody(handler: BodyWriter, body: Readable, upload: Upload, maxFileSize: number, context: CancellationContext): Promise<number> {
   if (context.signal.aborted) throw ERRORS.ABORTED;
   const proxy = new PassThrough();
-  let sourceError: { err: unknown } | undefined;
-  body.on('error', (err) => {
-    sourceError = { err };
-    body.unpipe(proxy);
-    if (!context.signal.aborted) proxy.destroy(err);
-  });
-  const onAbort = () => {
+  let broken: { err: unknown } | undefined;
+  const endHere = () => {
     body.unpipe(proxy);
     if (!proxy.destroyed) proxy.end();
   };
-  context.signal.addEventListener('abort', onAbort, { once: true });
+  const onBodyError = (err: unknown) => {
+    broken ??= { err };
+    endHere();
+  };
+  // Without an error, a request that closes before its end broke all the same.
+  const onBodyClose = () => {
+    if (!body.readableEnded) onBodyError(new Error('request closed before the end of its body'));
+  };
+  // Never taken off: a body that errors after the write must not throw from the emitter.
+  body.on('error', onBodyError);
+  body.once('close', onBodyClose);
+  context.signal.addEventListener('abort', endHere, { once: true });
 
+  const store = handler.store;
   const interval = handler.options.postReceiveInterval ?? 1000;
   let received = upload.offset;
   let reportedAt = Date.now();
+  let asking = false;
+  const report = (offset: number) => handler.emit(EVENTS.POST_RECEIVE, body, { ...upload, offset });
   const onData = (chunk: Buffer) => {
     bufferChurn.add(chunk.length);
     received += chunk.length;
-    if (Date.now() - reportedAt < interval) return;
+    if (Date.now() - reportedAt < interval || asking) return;
     reportedAt = Date.now();
-    handler.emit(EVENTS.POST_RECEIVE, body, { ...upload, offset: received });
+    if (!reportsPersisted(store)) return void report(received);
+    asking = true;
+    store
+      .persistedOffset(upload.id)
+      .then((offset) => offset !== undefined && report(offset), () => undefined)
+      .finally(() => (asking = false));
   };
   // Both listeners join in this tick, before any byte flows.
   body.on('data', onData);
   try {
-    return await pipeline(body.pipe(proxy), new StreamLimiter(maxFileSize), (limited) =>
+    const offset = await pipeline(body.pipe(proxy), new StreamLimiter(maxFileSize), (limited) =>
       // The last stage gets the limiter itself, a Readable.
-      handler.store.write(limited as unknown as Readable, upload.id, upload.offset),
+      store.write(limited as unknown as Readable, upload.id, upload.offset),
     );
+    if (!broken) return offset;
+    // What the store wrote is its own offset now; say so before answering as aborted.
+    report(offset);
+    throw ERRORS.ABORTED;
   } catch (err) {
     body.unpipe(proxy);
-    throw (sourceError && err === sourceError.err) || (err instanceof Error && err.name === 'AbortError') ? ERRORS.ABORTED : err;
+    throw (broken && err === broken.err) || (err instanceof Error && err.name === 'AbortError') ? ERRORS.ABORTED : err;
   } finally {
     body.off('data', onData);
-    context.signal.removeEventListener('abort', onAbort);
+    body.off('close', onBodyClose);
+    context.signal.removeEventListener('abort', endHere);
   }
 }

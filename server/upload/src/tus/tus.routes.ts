@@ -171,8 +171,10 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     if (registration) Object.assign(answer.headers, registrationHeaders(registration));
     return;
   }
-  // Keep the operator's view in step with the store after every answer that states an offset.
-  await deps.uploads.recordProgress(id, offset).catch((err) => deps.logger.warn({ err, uploadId: id }, 'progress not recorded'));
+  // Keep the operator's view in step with the store after every answer that states an
+  // offset; a HEAD's is the store's own, so it also corrects a record that got ahead of it.
+  const record = ctx.method === 'HEAD' ? deps.uploads.recordStoredOffset(id, offset) : deps.uploads.recordProgress(id, offset);
+  await record.catch((err) => deps.logger.warn({ err, uploadId: id }, 'progress not recorded'));
 }
 
 /**
