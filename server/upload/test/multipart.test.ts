@@ -9,6 +9,7 @@ import pg from 'pg';
 import { createLogger, freePort, listen, parseConfig } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
+import { startFilesService, startUploadService } from './services.ts';
 import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
 
 /**
@@ -46,28 +47,12 @@ let uploadSql: pg.Pool;
 let filesSql: pg.Pool;
 
 async function startStack(mode: Mode, env: Record<string, string>, parts: Pick<Stack, 'readObject' | 'storeHasUpload'>): Promise<Stack> {
-  const files = await buildFilesApp(parseConfig(filesConfigSchema, { FILES_DATABASE_URL: databases.files.url, INTERNAL_KEY_DIR: keys.dir, ...env }), logger);
-  const filesServer = await listen(files.app, '127.0.0.1', 0);
-  closers.push(() => filesServer.close(), files.close);
-  const start = async (extra: Record<string, string>) => {
-    const upload = await buildUploadApp(
-      parseConfig(uploadConfigSchema, {
-        UPLOAD_DATABASE_URL: databases.upload.url,
-        INTERNAL_KEY_DIR: keys.dir,
-        FILES_URL: `http://127.0.0.1:${filesServer.port}`,
-        MAX_UPLOAD_SIZE: String(64 * MiB),
-        ...env,
-        ...extra,
-      }),
-      logger,
-    );
-    const server = await listen(upload.app, '127.0.0.1', 0);
-    closers.push(() => server.close(), upload.close);
-    return { upload, base: `http://127.0.0.1:${server.port}` };
-  };
-  const main = await start({});
-  const tight = await start({ MULTIPART_URL_TTL_SECONDS: '1', MAX_UPLOAD_SIZE: String(8 * MiB) });
-  return { mode, base: main.base, filesBase: `http://127.0.0.1:${filesServer.port}`, app: main.upload, tight: tight.base, ...parts };
+  const setup = { databases, keyDir: keys.dir, logger, closers };
+  const { port: filesPort } = await startFilesService(setup, env);
+  const main = await startUploadService(setup, filesPort, env);
+  const tight = await startUploadService(setup, filesPort, { ...env, MULTIPART_URL_TTL_SECONDS: '1', MAX_UPLOAD_SIZE: String(8 * MiB) });
+  const base = (port: number) => `http://127.0.0.1:${port}`;
+  return { mode, base: base(main.port), filesBase: base(filesPort), app: main.upload, tight: base(tight.port), ...parts };
 }
 
 test.before(async () => {

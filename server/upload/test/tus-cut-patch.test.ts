@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { HeadObjectCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
-import { createLogger, listen, parseConfig } from '@govault/lib';
+import { createLogger } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
-import { buildFilesApp, filesConfigSchema } from '@govault/files';
-import { buildUploadApp, uploadConfigSchema } from '../src/index.ts';
+import { startFilesService, startUploadService } from './services.ts';
 
 /**
  * A tus PATCH cut off mid-body (a reload, a closed tab, a dropped connection) keeps the
@@ -42,22 +41,9 @@ const stacks: Stack[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
 async function startStack(env: Record<string, string>): Promise<number> {
-  const files = await buildFilesApp(parseConfig(filesConfigSchema, { FILES_DATABASE_URL: databases.files.url, INTERNAL_KEY_DIR: keys.dir, ...env }), logger);
-  const filesServer = await listen(files.app, '127.0.0.1', 0);
-  const upload = await buildUploadApp(
-    parseConfig(uploadConfigSchema, {
-      UPLOAD_DATABASE_URL: databases.upload.url,
-      INTERNAL_KEY_DIR: keys.dir,
-      FILES_URL: `http://127.0.0.1:${filesServer.port}`,
-      MAX_UPLOAD_SIZE: String(64 * MiB),
-      REGISTRATION_MAX_BACKOFF_SECONDS: '1',
-      ...env,
-    }),
-    logger,
-  );
-  const uploadServer = await listen(upload.app, '127.0.0.1', 0);
-  closers.push(() => uploadServer.close(), upload.close, () => filesServer.close(), files.close);
-  return uploadServer.port;
+  const setup = { databases, keyDir: keys.dir, logger, closers };
+  const files = await startFilesService(setup, env);
+  return (await startUploadService(setup, files.port, { REGISTRATION_MAX_BACKOFF_SECONDS: '1', ...env })).port;
 }
 
 async function s3Stored(client: S3Client, bucket: string, id: string): Promise<number> {

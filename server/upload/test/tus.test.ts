@@ -9,10 +9,10 @@ import test from 'ava';
 import type Koa from 'koa';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
-import { createLogger, listen, parseConfig, type RunningServer } from '@govault/lib';
+import { createLogger, type RunningServer } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
-import { buildFilesApp, filesConfigSchema } from '@govault/files';
-import { buildUploadApp, uploadConfigSchema, type UploadApp } from '../src/index.ts';
+import { startFilesService, startUploadService } from './services.ts';
+import type { UploadApp } from '../src/index.ts';
 
 /**
  * The upload service with the real files service beside it, over real HTTP, on a real
@@ -48,33 +48,18 @@ const stacks: Stack[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 
 async function startStack(mode: 'disk' | 's3', env: Record<string, string>, readObject: Stack['readObject']): Promise<Stack> {
-  const files = await buildFilesApp(
-    parseConfig(filesConfigSchema, { FILES_DATABASE_URL: databases.files.url, INTERNAL_KEY_DIR: keys.dir, ...env }),
-    logger,
-  );
-  const filesServer = await listen(files.app, '127.0.0.1', 0);
-  const upload = await buildUploadApp(
-    parseConfig(uploadConfigSchema, {
-      UPLOAD_DATABASE_URL: databases.upload.url,
-      INTERNAL_KEY_DIR: keys.dir,
-      FILES_URL: `http://127.0.0.1:${filesServer.port}`,
-      MAX_UPLOAD_SIZE: String(64 * MiB),
-      REGISTRATION_MAX_BACKOFF_SECONDS: '1',
-      ...env,
-    }),
-    logger,
-  );
-  const uploadServer = await listen(upload.app, '127.0.0.1', 0);
-  closers.push(() => uploadServer.close(), upload.close, () => filesServer.close(), files.close);
+  const setup = { databases, keyDir: keys.dir, logger, closers };
+  const files = await startFilesService(setup, env);
+  const { upload, port } = await startUploadService(setup, files.port, { REGISTRATION_MAX_BACKOFF_SECONDS: '1', ...env });
   return {
     mode,
-    uploadUrl: `http://127.0.0.1:${uploadServer.port}/api/uploads/tus`,
-    filesPort: filesServer.port,
+    uploadUrl: `http://127.0.0.1:${port}/api/uploads/tus`,
+    filesPort: files.port,
     filesApp: files.app,
-    files: filesServer,
+    files: files.server,
     readObject,
     upload,
-    uploadBase: `http://127.0.0.1:${uploadServer.port}`,
+    uploadBase: `http://127.0.0.1:${port}`,
   };
 }
 
