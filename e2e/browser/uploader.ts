@@ -59,7 +59,7 @@ export async function waitForProgress(page: Page, percent: number, timeoutMs = 6
  * Throttles what the page sends (CDP network emulation): a small upload takes long
  * enough to be interrupted mid-way. `stop` lifts it.
  */
-export async function throttleUploads(page: Page, bytesPerSecond: number): Promise<{ stop(): Promise<void> }> {
+export async function throttleUploads(page: Page, bytesPerSecond: number): Promise<{ stop(): Promise<void>; cut(): Promise<void> }> {
   const cdp: CDPSession = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
   const emulate = (uploadThroughput: number) =>
@@ -69,6 +69,10 @@ export async function throttleUploads(page: Page, bytesPerSecond: number): Promi
     async stop() {
       await emulate(-1).catch(() => undefined);
       await cdp.detach().catch(() => undefined);
+    },
+    /** The network goes away: requests in flight fail now (closing a tab alone may let Chromium finish them unthrottled). */
+    async cut() {
+      await cdp.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     },
   };
 }
