@@ -188,6 +188,8 @@ export class Visitor {
     page.on('download', (download) => this.downloads.add(download.url()));
     page.on('requestfailed', (request) => {
       const errorText = request.failure()?.errorText ?? '';
+      // A read that a navigation (goto, reload, a link) cut short is nothing a person sees.
+      if (errorText === 'net::ERR_ABORTED' && request.method() === 'GET' && request.resourceType() === 'fetch') return;
       this.report(`request failed: ${request.method()} ${request.url()} ${errorText}`, errorText === 'net::ERR_ABORTED' ? request.url() : undefined);
     });
     page.on('response', (response) => {
