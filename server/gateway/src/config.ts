@@ -97,8 +97,13 @@ export const gatewayConfigSchema = z
      * X-Forwarded-Proto and X-Forwarded-Host, which the front proxy must set, are believed.
      */
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
-    /** How long a HEAD/GET/OPTIONS to upload may wait for an instance that is restarting. */
-    UPSTREAM_RETRY_SECONDS: env.seconds(10),
+    /**
+     * How long a request to upload may wait for an instance that is restarting: a
+     * HEAD/GET/OPTIONS, or any request no instance has seen (connection refused). A tus
+     * client whose resume HEAD fails starts over from zero, so this covers a restart on a
+     * loaded machine (about 1 s idle, several under load) with room to spare.
+     */
+    UPSTREAM_RETRY_SECONDS: env.seconds(30),
     /** Time to response headers (counted from the end of the request body). */
     UPSTREAM_TIMEOUT_SECONDS: env.seconds(30),
     /** How often an open circuit probes the instance's /healthz (the half-open trial). */

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureServiceKeys, freePort, loadConfigOrExit } from '@govault/lib';
 import { ensureWebAppBuilt } from '../../../web/build.ts';
 import { launcherConfigSchema, type LauncherConfig } from './config.ts';
-import { ManagedProcess } from './managed-process.ts';
+import { httpProbe, ManagedProcess, type Readiness } from './managed-process.ts';
 
 /**
  * `npm start`: the whole system on one machine. Starts the embedded PostgreSQL when a
@@ -13,6 +13,8 @@ import { ManagedProcess } from './managed-process.ts';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const entry = (service: string) => join(ROOT, 'server', service, 'src', 'main.ts');
 const log = (message: string) => process.stdout.write(`launcher| ${message}\n`);
+/** A first start may build, migrate and wait for the database: generous, but bounded. */
+const READY_WITHIN_MS = 120_000;
 
 const config = loadConfigOrExit(launcherConfigSchema);
 const ports = await assignPorts(config.ports);
@@ -58,11 +60,11 @@ async function run(): Promise<void> {
     ...(config.webAppDir ? { WEB_APP_DIR: config.webAppDir } : {}),
   };
 
-  for (const service of ['auth', 'files', 'upload'] as const) startProcess(service, entry(service), sharedEnv);
-  await Promise.all((['auth', 'files', 'upload'] as const).map((s) => waitUntilReady(s, serviceUrl(ports[s]))));
+  const services = (['auth', 'files', 'upload'] as const).map((s) => startProcess(s, entry(s), sharedEnv, { probe: httpProbe(`${serviceUrl(ports[s])}/readyz`) }));
+  await Promise.all(services.map((s) => s.whenReady(READY_WITHIN_MS)));
   await webApp;
-  startProcess('gateway', entry('gateway'), sharedEnv);
-  await waitUntilReady('gateway', serviceUrl(ports.gateway));
+  const gateway = startProcess('gateway', entry('gateway'), sharedEnv, { probe: httpProbe(`${serviceUrl(ports.gateway)}/healthz`) });
+  await gateway.whenReady(READY_WITHIN_MS);
   log(`gateway metrics (operator only): ${serviceUrl(ports.gatewayMetrics)}/metrics`);
   log(`GoVault is up: ${publicUrl}  ${JSON.stringify({ ready: true, ports })}`);
 }
@@ -79,8 +81,8 @@ async function webAppReady(): Promise<void> {
   await ensureWebAppBuilt(log).catch((err: Error) => log(`web app: ${err.message}\nweb app: the gateway serves the previous build, if any; fix the error and start again, or run \`npm run build -w web\``));
 }
 
-function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ManagedProcess {
-  const managed = new ManagedProcess({ name, entry: script, env, cwd: ROOT }, log);
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, readiness: Readiness): ManagedProcess {
+  const managed = new ManagedProcess({ name, entry: script, env, cwd: ROOT, readiness }, log);
   processes.push(managed);
   managed.start();
   return managed;
@@ -90,11 +92,12 @@ async function databases(config: LauncherConfig): Promise<Record<'auth' | 'uploa
   const given = config.databaseUrls;
   if (given.auth && given.upload && given.files) return given as Record<'auth' | 'upload' | 'files', string>;
   const port = config.embeddedDbPort || (await freePort(config.host));
-  const db = startProcess('postgres', join(ROOT, 'server', 'launcher', 'src', 'embedded-db.ts'), {
-    ...process.env,
-    EMBEDDED_DB_DIR: join(config.dataDir, 'postgres'),
-    EMBEDDED_DB_PORT: String(port),
-  });
+  const db = startProcess(
+    'postgres',
+    join(ROOT, 'server', 'launcher', 'src', 'embedded-db.ts'),
+    { ...process.env, EMBEDDED_DB_DIR: join(config.dataDir, 'postgres'), EMBEDDED_DB_PORT: String(port) },
+    { line: /"msg":"embedded postgres ready"/ },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('embedded PostgreSQL did not start within 120 s')), 120_000);
     db.onLine((line) => {
@@ -107,19 +110,6 @@ async function databases(config: LauncherConfig): Promise<Record<'auth' | 'uploa
   });
   log(`embedded PostgreSQL ready (data in ${join(config.dataDir, 'postgres')})`);
   return { auth: given.auth ?? url, upload: given.upload ?? url, files: given.files ?? url };
-}
-
-async function waitUntilReady(name: string, baseUrl: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const path = name === 'gateway' ? '/healthz' : '/readyz';
-  while (Date.now() < deadline && !shuttingDown) {
-    const ok = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(2_000) })
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  if (!shuttingDown) throw new Error(`${name} did not become ready within ${timeoutMs / 1000} s`);
 }
 
 async function assignPorts<T extends Record<string, number>>(wanted: T): Promise<T> {

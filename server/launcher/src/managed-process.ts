@@ -2,27 +2,42 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { serviceNodeArgs } from '@govault/lib';
 
+/** How the launcher knows a child is serving: a probe that answers true, or a line it prints. */
+export type Readiness = { probe: () => Promise<boolean> } | { line: RegExp };
+
 export interface ProcessSpec {
   name: string;
   entry: string;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  readiness: Readiness;
 }
 
 const MAX_BACKOFF_MS = 30_000;
-/** A process that stayed up this long was healthy: its next crash starts the backoff over. */
-const STABLE_AFTER_MS = 30_000;
+const FIRST_BACKOFF_MS = 500;
+const PROBE_EVERY_MS = 200;
+
+/** An HTTP readiness probe: `url` answers 2xx within 2 s. */
+export const httpProbe = (url: string) => () =>
+  fetch(url, { signal: AbortSignal.timeout(2_000) })
+    .then((response) => response.ok)
+    .catch(() => false);
 
 /**
- * One supervised child: its output is prefixed with its name, and when it exits
- * unexpectedly it is started again after a backoff that doubles with each quick crash.
+ * One supervised child. Its output is prefixed with its name. When it exits unexpectedly
+ * after it was serving (it crashed, or someone killed it), it is started again at once:
+ * clients are waiting to resume, and a process that came up once will come up again.
+ * Backoff is only for a child that exits before it is ready (a bad config, a database
+ * that is not there): each such exit in a row doubles the wait, up to 30 s.
  */
 export class ManagedProcess {
   private child: ChildProcess | undefined;
   private stopping = false;
-  private crashes = 0;
+  private failedStarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly lineListeners: Array<(line: string) => void> = [];
+  private readyListeners: Array<() => void> = [];
+  private serving = false;
 
   constructor(
     private readonly spec: ProcessSpec,
@@ -33,37 +48,82 @@ export class ManagedProcess {
     return this.spec.name;
   }
 
+  /** The running child's pid, if one is running. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   onLine(listener: (line: string) => void): void {
     this.lineListeners.push(listener);
   }
 
+  /** Resolves the next time the child is ready (now, if it is). */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.serving) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not become ready within ${timeoutMs / 1000} s`)), timeoutMs);
+      this.readyListeners.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   start(): void {
-    const startedAt = Date.now();
     const child = spawn(process.execPath, serviceNodeArgs(this.spec.name, this.spec.entry), {
       cwd: this.spec.cwd,
       env: this.spec.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    this.log(`${this.spec.name} started (pid ${child.pid})`);
+    const run = { ready: false, exited: false };
+    const markReady = () => {
+      if (run.ready || run.exited) return;
+      run.ready = true;
+      this.serving = true;
+      this.failedStarts = 0;
+      const listeners = this.readyListeners;
+      this.readyListeners = [];
+      for (const listener of listeners) listener();
+    };
+    const readiness = this.spec.readiness;
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream! }).on('line', (line) => {
         process.stdout.write(`${this.spec.name.padEnd(8)}| ${line}\n`);
         for (const listener of this.lineListeners) listener(line);
+        if ('line' in readiness && readiness.line.test(line)) markReady();
       });
     }
+    if ('probe' in readiness) void this.probeUntilReady(readiness.probe, run, markReady);
     child.once('exit', (code, signal) => {
-      this.child = undefined;
+      run.exited = true;
+      this.serving = false;
+      if (this.child === child) this.child = undefined;
       // Ctrl-C reaches the whole process group: a child may exit before the launcher has
       // handled the same signal. Decide a moment later whether this was a crash.
-      setTimeout(() => this.afterExit(startedAt, code, signal), 200);
+      setTimeout(() => this.afterExit(run.ready, code, signal), 200);
     });
   }
 
-  private afterExit(startedAt: number, code: number | null, signal: NodeJS.Signals | null): void {
+  private async probeUntilReady(probe: () => Promise<boolean>, run: { ready: boolean; exited: boolean }, markReady: () => void): Promise<void> {
+    while (!run.ready && !run.exited && !this.stopping) {
+      if (await probe()) markReady();
+      else await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
+    }
+  }
+
+  private afterExit(wasReady: boolean, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.stopping) return;
-    this.crashes = Date.now() - startedAt > STABLE_AFTER_MS ? 1 : this.crashes + 1;
-    const delay = Math.min(500 * 2 ** (this.crashes - 1), MAX_BACKOFF_MS);
-    this.log(`${this.spec.name} exited unexpectedly (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
+    const how = signal ?? `code ${code}`;
+    if (wasReady) {
+      this.log(`${this.spec.name} exited unexpectedly (${how}); restarting now`);
+      this.start();
+      return;
+    }
+    this.failedStarts++;
+    const delay = Math.min(FIRST_BACKOFF_MS * 2 ** (this.failedStarts - 1), MAX_BACKOFF_MS);
+    this.log(`${this.spec.name} exited before it was ready (${how}, ${this.failedStarts} in a row); restarting in ${delay} ms`);
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 
@@ -72,7 +132,7 @@ export class ManagedProcess {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -18,15 +18,25 @@ import { ClientCutShort, RequestBody, withFraming } from './request-body.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * The upstream cannot have seen the request: no instance was tried (every circuit open) or
+ * the connection was refused. Such a request may wait for a restarting instance whatever
+ * its method (a tus POST or PATCH whose content is still unread); one that got as far as
+ * a connection may have been acted on, and only idempotent methods are sent again.
+ */
+const neverDelivered = (err: unknown) =>
+  (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (err as Error).name === 'CircuitBrokenError';
+
 export interface ProxyOptions {
-  /** How long an idempotent request waits for an unreachable upstream before the 503. */
+  /** How long a request that may wait (see waitFor) waits for an unreachable upstream before the 503. */
   retryMs: number;
   /** Time to response headers, counted from the moment the request body has been sent. */
   timeoutMs: number;
   /**
-   * Upstreams whose idempotent requests wait (up to retryMs, across open circuits) for an
-   * instance to come back. For upload: tus clients start over from zero when a resume
-   * HEAD fails. Requests to the others get their 503 at once: a quick answer is what
+   * Upstreams whose idempotent requests, and requests no instance can have seen, wait (up
+   * to retryMs, across open circuits) for an instance to come back. For upload: tus
+   * clients start over from zero when a resume HEAD fails, and give up a creation after
+   * a few quick retries. Requests to the others get their 503 at once: a quick answer is what
    * their clients want, and Retry-After tells them when to come back.
    */
   waitFor: UpstreamName[];
@@ -138,8 +148,8 @@ export class StreamingProxy {
   /**
    * Tries the instances in turn. A request the upstream never saw (connection refused, a
    * body not yet read) moves on to the next instance. When none is left, idempotent
-   * requests to a `waitFor` upstream wait for one that is restarting (bounded, with
-   * backoff); everything else gets its 503 at once. A 5xx answer counts against the
+   * requests to a `waitFor` upstream, and any request it cannot have seen, wait for one
+   * that is restarting (bounded, with backoff); everything else gets its 503 at once. A 5xx answer counts against the
    * instance's breaker and still goes to the client.
    */
   private async send(
@@ -149,10 +159,11 @@ export class StreamingProxy {
     body: RequestBody | undefined,
     client: ClientEnd,
   ): Promise<{ response: IncomingMessage; instance: UpstreamInstance }> {
-    const waits = IDEMPOTENT.has(ctx.method) && this.options.waitFor.includes(pool.name);
-    const deadline = Date.now() + (waits ? this.options.retryMs : 0);
+    const waitsFor = this.options.waitFor.includes(pool.name);
+    const deadline = Date.now() + this.options.retryMs;
     const tried = new Set<UpstreamInstance>();
     let lastError: unknown;
+    let mayHaveArrived = false;
     for (let delay = 100; ; ) {
       const instance = pool.pick(tried);
       if (instance) {
@@ -163,11 +174,13 @@ export class StreamingProxy {
         } catch (err) {
           if (err instanceof UpstreamServerError) return { response: err.response, instance };
           lastError = err;
+          mayHaveArrived ||= !neverDelivered(err);
           if (!isUnreachable(err) || body?.consumed || client.gone) throw err;
           continue;
         }
       }
-      if (Date.now() + delay > deadline || client.gone) {
+      const waits = waitsFor && (IDEMPOTENT.has(ctx.method) || !mayHaveArrived);
+      if (!waits || Date.now() + delay > deadline || client.gone) {
         throw lastError ?? new UpstreamFailure(`every circuit to ${pool.name} is open`, 'CIRCUIT_OPEN');
       }
       await sleep(delay);

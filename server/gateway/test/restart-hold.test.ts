@@ -1,0 +1,89 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import test from 'ava';
+import { createLogger, freePort, listen } from '@govault/lib';
+import { buildGatewayApp } from '../src/app.ts';
+import { gatewayConfigSchema } from '../src/config.ts';
+import { accessToken, keys, standIn, type StandIn } from './support.ts';
+
+/**
+ * The gateway's hold while an upload instance restarts: a request the instance cannot have
+ * seen (its connection refused) waits for it whatever its method, so a tus client's
+ * creation or next PATCH goes through once the instance is back; a request that reached an
+ * instance which then died is never sent a second time unless its method is idempotent.
+ */
+const asUser = () => ({ Authorization: `Bearer ${accessToken(randomUUID())}`, 'Tus-Resumable': '1.0.0' });
+
+async function gatewayFor(uploadPort: number, t: { teardown(fn: () => unknown): void }) {
+  const [auth, files] = [await standIn(), await standIn()];
+  const config = gatewayConfigSchema.parse({
+    GATEWAY_PORT: '0',
+    AUTH_URL: auth.url,
+    FILES_URL: files.url,
+    UPLOAD_URL: `http://127.0.0.1:${uploadPort}`,
+    INTERNAL_KEY_DIR: keys.dir,
+    UPSTREAM_RETRY_SECONDS: '10',
+  });
+  const gateway = await listen(buildGatewayApp(config, createLogger('gateway', 'silent')).app, '127.0.0.1', 0);
+  t.teardown(async () => {
+    await gateway.close();
+    await Promise.all([auth.close(), files.close()]);
+  });
+  return `http://127.0.0.1:${gateway.port}`;
+}
+
+/** An upload instance that starts listening on `port` after `ms`, as a restarted one does. */
+function comesBackAfter(ms: number, port: number, t: { teardown(fn: () => unknown): void }): Promise<StandIn> {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => {
+      standIn((req, res, seen) => {
+        if (req.method === 'POST') res.writeHead(201, { location: `/api/uploads/tus/${randomUUID()}` }).end();
+        else res.writeHead(204, { 'upload-offset': String(seen.bodyBytes) }).end();
+      }, port).then((upload) => {
+        t.teardown(() => upload.close());
+        resolve(upload);
+      }, reject);
+    }, ms);
+  });
+}
+
+test('a tus creation (POST) sent while the upload service is down waits for it and is created once', async (t) => {
+  const port = await freePort();
+  const base = await gatewayFor(port, t);
+  const upload = comesBackAfter(1_500, port, t);
+  const created = await fetch(`${base}/api/uploads/tus`, { method: 'POST', headers: { ...asUser(), 'Upload-Length': '10' } });
+  t.is(created.status, 201, 'the client sees its upload created, not a 503');
+  t.deepEqual((await upload).seen.filter((s) => s.method === 'POST').length, 1, 'the service saw the creation exactly once');
+});
+
+test('a PATCH sent while the upload service is down waits, and its content arrives whole', async (t) => {
+  const port = await freePort();
+  const base = await gatewayFor(port, t);
+  const upload = comesBackAfter(1_500, port, t);
+  const content = randomBytes(3 * 1024 * 1024);
+  const patched = await fetch(`${base}/api/uploads/tus/abc`, {
+    method: 'PATCH',
+    headers: { ...asUser(), 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: content,
+  });
+  t.is(patched.status, 204);
+  t.is(patched.headers.get('upload-offset'), String(content.length));
+  const seen = (await upload).seen.filter((s) => s.method === 'PATCH');
+  t.is(seen.length, 1);
+  t.is(seen[0]!.bodySha256, createHash('sha256').update(content).digest('hex'), 'every byte reached the service, in order');
+});
+
+test('a POST that reached an upload instance which died before answering is not sent again: 503', async (t) => {
+  let dying: StandIn | undefined;
+  dying = await standIn((req) => {
+    // The instance read the request, then crashed: the gateway sees its connection reset.
+    req.socket.destroy();
+    void dying?.close();
+  });
+  const base = await gatewayFor(dying.port, t);
+  t.teardown(() => dying!.close());
+  const started = Date.now();
+  const created = await fetch(`${base}/api/uploads/tus`, { method: 'POST', headers: { ...asUser(), 'Upload-Length': '10' } });
+  t.is(created.status, 503, 'the client is told to retry itself: the creation may have happened');
+  t.is(dying.seen.filter((s) => s.method === 'POST').length, 1, 'sent once, never replayed');
+  t.true(Date.now() - started < 5_000, 'answered without waiting out the hold');
+});
