@@ -7,7 +7,7 @@ import { postJson, type TestUser } from '../client.ts';
 import { availableModes, systemPerMode, type Mode, type RunningSystem } from '../system.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
+export const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { bufferChurn } from '@govault/lib';
 
 /**
@@ -9,6 +9,9 @@ import { bufferChurn } from '@govault/lib';
  * (RFC 9110 §9.3.1). A client's content on those is read and dropped at the gateway.
  */
 const CARRIES_CONTENT = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** How long a half-closed connection may still bring content the gateway drops. */
+const CLOSE_GRACE_MS = 5_000;
 
 /** The request content's length, or chunked when the client sent it chunked. */
 export type Framing = number | 'chunked';
@@ -114,6 +117,28 @@ export class RequestBody {
       if (this.source.complete) return;
       this.cutShort ??= new ClientCutShort('left');
       this.target!.upstream.destroy(this.cutShort);
+    });
+  }
+
+  /** The upstream took some of the content and then went away: the rest has nowhere to go. */
+  get abandoned(): boolean {
+    return this.consumed && !this.source.complete;
+  }
+
+  /**
+   * For content abandoned midway: once the answer (a 503) has been sent, the connection is
+   * half-closed, so the client learns at once that no more is wanted. Left open, Node reads
+   * and drops the rest, and a tus client, which resumes on a new connection, would go on
+   * sending the whole rest of its file into the old one. What arrives meanwhile is
+   * dropped; the connection goes when the client closes it, or after a grace.
+   */
+  closeAfterAnswer(res: ServerResponse): void {
+    this.source.unpipe();
+    this.source.resume();
+    const socket = this.source.socket;
+    res.once('finish', () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
     });
   }
 

@@ -119,6 +119,7 @@ export class StreamingProxy {
           ctx.respond = false; // nobody is listening
           return;
         }
+        if (body?.abandoned) body.closeAfterAnswer(ctx.res);
         this.logger.warn({ err, upstream: name, requestId: ctx.state.requestId }, 'upstream unavailable');
         throw upstreamUnavailable(name, 5, err);
       } finally {

@@ -1,0 +1,225 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test, { type ExecutionContext } from 'ava';
+import { chromium } from 'playwright-core';
+import * as tus from 'tus-js-client';
+import { build } from 'vite';
+import { freePort } from '@govault/lib';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './browser/harness.ts';
+import { getJson, registerAndLogin, type TestUser } from './client.ts';
+import { slowLink, type SlowLink } from './slow-link.ts';
+import { availableModes, startSystem, type Mode, type RunningSystem } from './system.ts';
+
+/**
+ * The README's restart promise, kept for stock clients: GoVault started as `npm start`
+ * starts it, with its shipped defaults, and the upload service SIGKILLed 6 times while
+ * 10 uploads cross a slow shared uplink. Stock tus-js-client and stock Uppy (@uppy/tus)
+ * start an upload over from zero when a resume HEAD fails; here none may. The link counts
+ * every byte the clients send, so "re-sent" is measured, not estimated.
+ */
+const MiB = 1024 * 1024;
+const FILES = 10;
+const FILE_SIZE = 12 * MiB;
+const KILLS = 6;
+/** The uplink all uploads share: 10 × 12 MiB takes about 50 s, time for 6 kill-and-restart cycles. */
+const LINK_BYTES_PER_SECOND = 2.5 * MiB;
+/** Serving time between a restart and the next kill. */
+const SERVING_BETWEEN_KILLS_MS = 4_000;
+/** `npm start` without S3 keeps every received byte on disk: the README's target. */
+const RESENT_TARGET = 1.3;
+/** With S3 a kill also loses the part being spooled (8 MiB) of each upload in flight. */
+const S3_PART_SIZE = 8 * MiB;
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Run {
+  system: RunningSystem;
+  link: SlowLink;
+  user: TestUser;
+  stop(): Promise<void>;
+}
+
+/** GoVault as `npm start` runs it; clients reach it through the slow link, which PUBLIC_URL names. */
+async function startRun(mode: Mode, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const gatewayPort = await freePort();
+  const link = await slowLink(gatewayPort, LINK_BYTES_PER_SECOND);
+  const system = await startSystem(mode, { GATEWAY_PORT: String(gatewayPort), PUBLIC_URL: link.url, ...env });
+  const user = await registerAndLogin(system.baseUrl);
+  return {
+    system,
+    link,
+    user,
+    stop: async () => {
+      await system.stop();
+      await link.close();
+    },
+  };
+}
+
+function uploadPid(system: RunningSystem): number | undefined {
+  const starts = system.output.map((line) => /^launcher\| upload started \(pid (\d+)\)$/.exec(line)).filter((m) => m !== null);
+  return starts.length ? Number(starts.at(-1)![1]) : undefined;
+}
+
+async function uploadReady(system: RunningSystem): Promise<boolean> {
+  return fetch(`http://127.0.0.1:${system.ports.upload}/readyz`, { signal: AbortSignal.timeout(2_000) })
+    .then((r) => r.ok)
+    .catch(() => false);
+}
+
+/** SIGKILLs the upload service `KILLS` times while `uploading()`; each time waits for the launcher's restart, then lets it serve. */
+async function killRepeatedly(system: RunningSystem, uploading: () => boolean): Promise<number> {
+  let kills = 0;
+  while (kills < KILLS && uploading()) {
+    await sleep(SERVING_BETWEEN_KILLS_MS);
+    if (!uploading()) break;
+    const pid = uploadPid(system)!;
+    process.kill(pid, 'SIGKILL');
+    kills++;
+    const deadline = Date.now() + 60_000;
+    while (!(uploadPid(system) !== pid && (await uploadReady(system)))) {
+      if (Date.now() > deadline) throw new Error(`the launcher did not restart the upload service within 60 s:\n${system.output.slice(-20).join('\n')}`);
+      await sleep(100);
+    }
+  }
+  return kills;
+}
+
+interface Outcome {
+  client: string;
+  mode: Mode;
+  kills: number;
+  creations: number;
+  fileBytes: number;
+  bytesSent: number;
+  files: Array<{ name: string; sha256: string }>;
+}
+
+/** What a user sees afterwards: each file listed once, whole; no unfinished upload left from a start-over. */
+async function assertUserSees(t: ExecutionContext, run: Run, outcome: Outcome): Promise<void> {
+  const { system, user } = run;
+  const listed = await getJson<{ items: Array<{ id: string; name: string; size: number }> }>(`${system.baseUrl}/api/files?view=owned&limit=100`, user.auth);
+  for (const file of outcome.files) {
+    const items = listed.body.items.filter((item) => item.name === file.name);
+    t.is(items.length, 1, `${file.name} listed once`);
+    const content = await fetch(`${system.baseUrl}/api/files/${items[0]!.id}/content`, { headers: user.auth });
+    t.is(sha256(Buffer.from(await content.arrayBuffer())), file.sha256, `${file.name} downloads with the bytes that were uploaded`);
+  }
+  t.is(listed.body.items.length, FILES, 'no other file appeared');
+  const unfinished = await getJson<{ items: unknown[] }>(`${system.baseUrl}/api/uploads?state=incomplete`, user.auth);
+  t.deepEqual(unfinished.body.items, [], 'no upload was abandoned and begun again');
+
+  t.is(outcome.kills, KILLS, `the upload service was killed ${KILLS} times while uploads were running`);
+  t.is(outcome.creations, FILES, 'each upload was created once: none started over from zero');
+  const ratio = outcome.bytesSent / outcome.fileBytes;
+  t.log(`${outcome.client}, ${outcome.mode}: ${outcome.kills} kills, sent ${(outcome.bytesSent / MiB).toFixed(1)} MiB for ${(outcome.fileBytes / MiB).toFixed(0)} MiB of files: ${ratio.toFixed(3)}x`);
+  if (outcome.mode === 'embedded') {
+    t.true(ratio <= RESENT_TARGET, `re-sent at most ${RESENT_TARGET}x the file bytes; sent ${ratio.toFixed(3)}x`);
+  } else {
+    // Each kill may cost each upload in flight the part it was spooling, and no more.
+    const allowed = outcome.fileBytes + outcome.kills * FILES * (S3_PART_SIZE + MiB);
+    t.true(outcome.bytesSent <= allowed, `sent ${outcome.bytesSent} bytes; at most ${allowed} allowed`);
+  }
+  recordResult(outcome, ratio);
+}
+
+/** With GOVAULT_RESULTS_DIR set, the measured numbers go to a JSON file there (the README quotes them). */
+function recordResult(outcome: Outcome, ratio: number): void {
+  const dir = process.env.GOVAULT_RESULTS_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  const { files: _files, ...numbers } = outcome;
+  const result = { ...numbers, files: FILES, fileSize: FILE_SIZE, linkBytesPerSecond: LINK_BYTES_PER_SECOND, resentRatio: Number(ratio.toFixed(4)), at: new Date().toISOString() };
+  writeFileSync(join(dir, `restart-promise-${outcome.client}-${outcome.mode}.json`), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+for (const mode of availableModes()) {
+  test.serial(`${mode}: stock tus-js-client, upload service SIGKILLed ${KILLS} times during ${FILES} uploads: none starts over, bytes intact`, async (t) => {
+    const run = await startRun(mode);
+    t.teardown(() => run.stop());
+    const sources = Array.from({ length: FILES }, (_, i) => ({ name: `restart ${i}.bin`, data: randomBytes(FILE_SIZE) }));
+    let creations = 0;
+    let done = 0;
+    const uploads = sources.map(
+      (source) =>
+        new Promise<void>((resolve, reject) => {
+          // tus-js-client's defaults: one PATCH for the whole file, retryDelays [0, 1000, 3000, 5000].
+          const upload = new tus.Upload(source.data, {
+            endpoint: `${run.link.url}/api/uploads/tus`,
+            headers: run.user.auth,
+            metadata: { filename: source.name, filetype: 'application/octet-stream' },
+            onBeforeRequest: (req) => {
+              if (req.getMethod() === 'POST') creations++;
+            },
+            onSuccess: () => resolve(),
+            onError: reject,
+          });
+          upload.start();
+        }).finally(() => done++),
+    );
+    const kills = killRepeatedly(run.system, () => done < FILES);
+    await Promise.all(uploads);
+    await assertUserSees(t, run, {
+      client: 'tus-js-client',
+      mode,
+      kills: await kills,
+      creations,
+      fileBytes: FILES * FILE_SIZE,
+      bytesSent: run.link.bytesUp,
+      files: sources.map((s) => ({ name: s.name, sha256: sha256(s.data) })),
+    });
+  });
+}
+
+/** What browser/stock-uppy/main.ts's `uploadAll` resolves with. */
+interface UploadOutcome {
+  files: Array<{ name: string; size: number; sha256: string; uploadUrl?: string }>;
+  failed: string[];
+  errors: string[];
+}
+type StockUppyPage = { uploadAll(token: string, files: Array<{ name: string; size: number }>): Promise<UploadOutcome> };
+
+/** The stock-Uppy page, built once by Vite; the gateway serves it as its web app (WEB_APP_DIR). */
+async function buildStockUppyPage(): Promise<string> {
+  const outDir = mkdtempSync(join(tmpdir(), 'govault-stock-uppy-'));
+  await build({ root: fileURLToPath(new URL('./browser/stock-uppy/', import.meta.url)), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  return outDir;
+}
+
+// Stock Uppy in Chromium, against `npm start`'s default (embedded) system: the README's target.
+test.serial(`embedded: stock Uppy (@uppy/tus) in Chromium, upload service SIGKILLed ${KILLS} times during ${FILES} uploads: none starts over, bytes intact`, async (t) => {
+  const page = await buildStockUppyPage();
+  t.teardown(() => rmSync(page, { recursive: true, force: true }));
+  const run = await startRun('embedded', { WEB_APP_DIR: page });
+  t.teardown(() => run.stop());
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS });
+  t.teardown(() => browser.close());
+  const tab = await browser.newPage();
+  let creations = 0;
+  tab.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/uploads/tus') creations++;
+  });
+  await tab.goto(run.link.url);
+  await tab.waitForFunction(() => typeof (globalThis as unknown as Partial<StockUppyPage>).uploadAll === 'function');
+  const bytesBefore = run.link.bytesUp; // the page load's requests are no upload bytes
+  let uploading = true;
+  const kills = killRepeatedly(run.system, () => uploading);
+  const wanted = Array.from({ length: FILES }, (_, i) => ({ name: `uppy restart ${i}.bin`, size: FILE_SIZE }));
+  const outcome: UploadOutcome = await tab
+    .evaluate(([token, files]) => (globalThis as unknown as StockUppyPage).uploadAll(token, files), [run.user.auth.Authorization!.slice('Bearer '.length), wanted] as const)
+    .finally(() => (uploading = false));
+  t.deepEqual(outcome.failed, [], `no upload failed (${outcome.errors.join('; ')})`);
+  await assertUserSees(t, run, {
+    client: 'uppy',
+    mode: 'embedded',
+    kills: await kills,
+    creations,
+    fileBytes: FILES * FILE_SIZE,
+    bytesSent: run.link.bytesUp - bytesBefore,
+    files: outcome.files,
+  });
+});
