@@ -3,6 +3,7 @@ import test from 'ava';
 import { createLogger, freePort, listen } from '@govault/lib';
 import { buildGatewayApp } from '../src/app.ts';
 import { gatewayConfigSchema } from '../src/config.ts';
+import { RawConnection } from './raw-http.ts';
 import { accessToken, keys, standIn, type StandIn } from './support.ts';
 
 /**
@@ -86,4 +87,32 @@ test('a POST that reached an upload instance which died before answering is not 
   t.is(created.status, 503, 'the client is told to retry itself: the creation may have happened');
   t.is(dying.seen.filter((s) => s.method === 'POST').length, 1, 'sent once, never replayed');
   t.true(Date.now() - started < 5_000, 'answered without waiting out the hold');
+});
+
+test('a PATCH whose upload instance dies midway gets its 503, and the connection is half-closed so the client stops sending the rest', async (t) => {
+  const dying = await standIn();
+  // The instance reads a first piece of the content, then crashes.
+  dying.server.removeAllListeners('request');
+  dying.server.on('request', (req) => req.once('data', () => req.socket.destroy()));
+  t.teardown(() => dying.close());
+  const base = await gatewayFor(dying.port, t);
+  const connection = await RawConnection.open(Number(new URL(base).port));
+  t.teardown(() => connection.destroy());
+  const length = 64 * 1024 * 1024;
+  connection.write(
+    `PATCH /api/uploads/tus/abc HTTP/1.1\r\nHost: govault.test\r\nAuthorization: ${asUser().Authorization}\r\nTus-Resumable: 1.0.0\r\n` +
+      `Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n\r\n`,
+  );
+  let sent = 0;
+  const piece = Buffer.alloc(256 * 1024);
+  const sending = setInterval(() => {
+    if (connection.ended || sent >= length) return clearInterval(sending);
+    connection.write(piece);
+    sent += piece.length;
+  }, 5);
+  t.teardown(() => clearInterval(sending));
+  const answer = await connection.response({ timeoutMs: 20_000 });
+  t.is(answer?.status, 503);
+  await connection.closed;
+  t.true(sent < length / 2, `the gateway closed the connection after ${sent} of ${length} bytes, instead of reading the rest`);
 });
