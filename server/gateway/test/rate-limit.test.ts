@@ -7,12 +7,14 @@ import { requireRealServices } from '@govault/lib/testing';
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/rate-limit/rate-limit-store.ts';
 import { RedisRateLimitStore } from '../src/rate-limit/redis-rate-limit-store.ts';
 import { accessToken, kid, metricValue, standIn, startGateway, type StandIn, type TestGateway } from './support.ts';
+import { TcpLink } from './tcp-link.ts';
 
 /**
  * The rate limit through a real gateway over HTTP, in both stores. Redis runs when
  * REDIS_URL is set (CI sets it); every test uses its own key prefix, since one Redis
- * serves every run on the machine. Whom a request is counted for: a verified user, or
- * its address.
+ * serves every run on the machine. Whom a request is counted for (a verified user, or
+ * its address), and what the limiter does when Redis fails: that Redis is reached
+ * through a relay the test cuts or stalls, never the shared server itself.
  */
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl && requireRealServices) throw new Error('REDIS_URL must be set when GOVAULT_REQUIRE_REAL_SERVICES=1');
@@ -199,6 +201,75 @@ if (redisUrl) {
       statuses.push((await fetch(`${gateway.base}/api/files`, { headers: user })).status);
     }
     t.deepEqual(statuses, [200, 200, 200, 429, 429]);
+  });
+}
+
+if (redisUrl) {
+  /** A gateway whose Redis is the shared one behind a link the test can cut or stall. */
+  async function gatewayBehindLink(t: { teardown(fn: () => Promise<void>): void }) {
+    const target = new URL(redisUrl!);
+    const link = await TcpLink.open(target.hostname, Number(target.port || 6379));
+    t.teardown(() => link.close());
+    const viaLink = new URL(redisUrl!);
+    viaLink.host = `127.0.0.1:${link.port}`;
+    const gateway = await gatewayWith({ REDIS_URL: viaLink.toString(), RATE_LIMIT_MAX: '2' }, t);
+    return { link, gateway };
+  }
+
+  /** One request of `userId`: its status and whether the limiter counted it (the RateLimit-* headers). */
+  const asked = async (gateway: TestGateway, userId: string) => {
+    const response = await fetch(`${gateway.base}/api/files`, { headers: asUser(userId), signal: AbortSignal.timeout(10_000) }).catch(() => {
+      throw new Error('no answer within 10 s: the limiter held the request');
+    });
+    await response.arrayBuffer();
+    return { status: response.status, counted: response.headers.get('ratelimit-limit') !== null };
+  };
+
+  const STORE_DOWN = 'rate-limit store unavailable; letting requests through';
+
+  test('redis gone: the limiter lets every request through (fails open), warns, /readyz says so; back, the budget applies again', async (t) => {
+    const { link, gateway } = await gatewayBehindLink(t);
+    const alice = randomUUID();
+    const before = [];
+    for (let i = 0; i < 3; i++) before.push(await asked(gateway, alice));
+    t.deepEqual(before.map((a) => a.status), [200, 200, 429], 'the budget of 2 holds while Redis answers');
+
+    await link.cut();
+    const during = [];
+    for (let i = 0; i < 5; i++) during.push(await asked(gateway, alice));
+    t.deepEqual(during, Array(5).fill({ status: 200, counted: false }), 'past her budget, alice is served while nothing can count');
+    t.is(upstream.seen.filter((s) => s.headers['x-user-id'] === alice).length, 2 + 5, 'and her requests reached the service');
+    const warnings = gateway.logLines.filter((line) => line.msg === STORE_DOWN);
+    t.true(warnings.length >= 1, 'the gateway logs that it lets requests through');
+    t.true(warnings.length < during.length, `one warning now and then, not one per request (${warnings.length})`);
+    t.true(warnings.every((line) => line.level === 40), 'at level warn');
+    const notReady = await fetch(`${gateway.base}/readyz`);
+    t.is(notReady.status, 503);
+    const { checks } = (await notReady.json()) as { checks: Record<string, string> };
+    t.like(checks, { auth: 'ok', files: 'ok', upload: 'ok' });
+    t.not(checks.redis, 'ok', 'readiness names Redis');
+
+    await link.restore();
+    // The gateway reconnects by itself; until it has, requests still pass uncounted.
+    let answer = await asked(gateway, alice);
+    for (const deadline = Date.now() + 15_000; !answer.counted && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await asked(gateway, alice);
+    }
+    t.deepEqual(answer, { status: 429, counted: true }, "back, Redis still holds alice's spent budget for the window");
+    t.is((await fetch(`${gateway.base}/readyz`)).status, 200);
+  });
+
+  test('redis silent (connected, never answering): each request passes after the command timeout instead of hanging', async (t) => {
+    const { link, gateway } = await gatewayBehindLink(t);
+    const bob = randomUUID();
+    t.deepEqual(await asked(gateway, bob), { status: 200, counted: true });
+    link.stall();
+    // asked() gives up after 10 s: a limiter that waited for Redis would fail here.
+    const during = [];
+    for (let i = 0; i < 3; i++) during.push(await asked(gateway, bob));
+    t.deepEqual(during, Array(3).fill({ status: 200, counted: false }));
+    t.true(gateway.logLines.some((line) => line.msg === STORE_DOWN));
   });
 }
 
