@@ -1,17 +1,19 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, fileNameProblem, migrate } from '@govault/lib';
+import { startEmbeddedPostgres } from '@govault/lib/embedded-postgres';
 import { testDatabase, type TestDatabase } from '@govault/lib/testing';
 import pg from 'pg';
 import { listSql, type FileListQuery } from '../src/index.ts';
 
 /**
  * Integrity that does not depend on the service: SQL written straight to PostgreSQL, and
- * the plans of the list queries (EXPLAIN) on 100 and on 100,000 files.
+ * the plans of the list queries (EXPLAIN) on 100 and on 100,000 files, on embedded PGlite
+ * and (when FILES_DATABASE_URL is set) on the real PostgreSQL.
  */
 const migrationsDir = fileURLToPath(new URL('../../../migrations/files', import.meta.url));
 let db: TestDatabase;
@@ -162,76 +164,145 @@ test('deleting a file removes its shares and shortcuts with it; the owner of a s
 });
 
 // --- plans -------------------------------------------------------------------------------
+// The same plans on embedded PGlite (what `npm start` runs) and on a real PostgreSQL (what a
+// deployment runs): each view's page seeks the caller's rows, and a later page its cursor,
+// inside the view's index (the Index Cond), rather than filtering rows the scan has read.
 
 interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
+  'Index Cond'?: string;
+  Filter?: string;
   Plans?: PlanNode[];
 }
 
-/** The plan's shape: node types and index names, depth first. */
-function shape(node: PlanNode): string[] {
-  return [`${node['Node Type']}${node['Index Name'] ? ` (${node['Index Name']})` : ''}`, ...(node.Plans ?? []).flatMap(shape)];
+/**
+ * The plan depth first, one line per node: its type, index, index condition and filter,
+ * with the query's values named (`:user`, `:cursor-at`, `:cursor-id`, `:q`) so that plans
+ * of different users and databases compare.
+ */
+function lines(node: PlanNode, values: Record<string, string>): string[] {
+  const named = (text: string) => {
+    let out = text.replace(/'[^']*'::timestamp with time zone/g, ':cursor-at');
+    for (const [name, value] of Object.entries(values)) out = out.replaceAll(`'${value}'::uuid`, name).replaceAll(`'${value}'::text`, name);
+    return out;
+  };
+  const parts = [node['Node Type']];
+  if (node['Index Name']) parts.push(`${node['Index Name']}`);
+  if (node['Index Cond']) parts.push(`cond ${named(node['Index Cond'])}`);
+  if (node.Filter) parts.push(`filter ${named(node.Filter)}`);
+  return [parts.join(' '), ...(node.Plans ?? []).flatMap((child) => lines(child, values))];
 }
 
-async function plan(query: FileListQuery): Promise<string[]> {
+type Pool = pg.Pool;
+
+async function plan(pool: Pool, query: FileListQuery): Promise<string[]> {
   const { sql: text, params } = listSql(query);
   let n = 0;
   const numbered = text.replace(/\?/g, () => `$${++n}`);
-  const { rows } = await sql.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${numbered}`, params);
-  return shape(rows[0]!['QUERY PLAN'][0]!.Plan);
+  const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${numbered}`, params);
+  const values: Record<string, string> = { ':user': query.userId };
+  if (query.after) values[':cursor-id'] = query.after.id;
+  if (query.nameContains) values[':q'] = `%${query.nameContains}%`;
+  return lines(rows[0]!['QUERY PLAN'][0]!.Plan, values);
 }
 
-test('each view is an index scan, and view=owned has the same plan for 100,000 files as for 100', async (t) => {
+/** Where the next page starts, as the service's cursor has it: the position of a first page's last row. */
+async function cursorAfter(pool: Pool, query: FileListQuery): Promise<{ at: Date; id: string }> {
+  const { sql: text, params } = listSql(query);
+  let n = 0;
+  const { rows } = await pool.query<{ position_at: Date; position_id: string }>(text.replace(/\?/g, () => `$${++n}`), params);
+  const last = rows.at(-1)!;
+  return { at: last.position_at, id: last.position_id };
+}
+
+async function checkPlans(t: ExecutionContext, pool: Pool): Promise<void> {
+  t.log((await pool.query<{ version: string }>('SELECT version()')).rows[0]!.version);
   const big = randomUUID();
   const small = randomUUID();
   const viewer = randomUUID();
   // One statement per bulk insert: 100,000 files for one user, 100 for another.
   const bulk = (owner: string, count: number) =>
-    sql.query(
+    pool.query(
       `INSERT INTO files.files (id, owner_id, upload_id, name, size, content_type, storage_key, created_at, updated_at)
        SELECT gen_random_uuid(), $1::uuid, $1::text || '-' || g, 'file ' || g || '.txt', g, 'text/plain', $1::text || '-' || g,
               now() - g * interval '1 second', now()
        FROM generate_series(1, $2::int) AS g`,
       [owner, count],
     );
+  t.teardown(() => pool.query('DELETE FROM files.files WHERE owner_id = ANY($1)', [[big, small]]).then(() => undefined));
   await bulk(big, 100_000);
   await bulk(small, 100);
-  await sql.query(
+  await pool.query(
     `INSERT INTO files.shares (file_id, owner_id, user_id, role, email, created_at, updated_at)
      SELECT id, owner_id, $2, 'viewer', 'v@example.test', created_at, created_at FROM files.files WHERE owner_id = $1`,
     [small, viewer],
   );
-  await sql.query(
+  await pool.query(
     `INSERT INTO files.shortcuts (id, user_id, file_id, name, created_at)
      SELECT gen_random_uuid(), $2, id, name, created_at FROM files.files WHERE owner_id = $1`,
     [small, viewer],
   );
-  await sql.query(`UPDATE files.files SET deleted_at = now() WHERE owner_id = $1 AND size <= 10`, [small]);
-  await sql.query('ANALYZE files.files; ANALYZE files.shares; ANALYZE files.shortcuts');
-  t.teardown(() => sql.query('DELETE FROM files.files WHERE owner_id = ANY($1)', [[big, small]]).then(() => undefined));
+  await pool.query(`UPDATE files.files SET deleted_at = now() - size * interval '1 second' WHERE owner_id = $1 AND size <= 10`, [small]);
+  await pool.query('ANALYZE files.files; ANALYZE files.shares; ANALYZE files.shortcuts');
 
+  // The service asks for a page of 50 plus one; the cursor is where a page of 5 ended, so that rows follow it.
   const page = { limit: 51 } as const;
-  const after = { at: new Date(Date.now() - 50_000_000), id: randomUUID() };
-  const owned100k = await plan({ ...page, view: 'owned', userId: big });
-  const owned100 = await plan({ ...page, view: 'owned', userId: small });
-  t.log('owned, 100,000 files:', owned100k.join(' > '));
-  t.deepEqual(owned100k, ['Limit', 'Index Scan (files_owned_idx)']);
-  t.deepEqual(owned100, owned100k);
-  t.deepEqual(await plan({ ...page, view: 'owned', userId: big, after }), owned100k, 'a later page');
-  t.deepEqual(await plan({ ...page, view: 'owned', userId: big, after, nameContains: 'file 9' }), owned100k, 'with q');
+  const laterPage = async (query: FileListQuery) => ({ ...query, after: await cursorAfter(pool, { ...query, limit: 5 }) });
+  const keyset = (at: string, id: string) => `(ROW(${at}, ${id}) < ROW(:cursor-at, :cursor-id))`;
 
-  const trash = await plan({ ...page, view: 'trash', userId: small });
-  t.log('trash:', trash.join(' > '));
-  t.true(trash.includes('Index Scan (files_trash_idx)'), trash.join(' > '));
+  const owned = ['Limit', 'Index Scan files_owned_idx cond (owner_id = :user)'];
+  const ownedLater = ['Limit', `Index Scan files_owned_idx cond ((owner_id = :user) AND ${keyset('created_at', 'id')})`];
+  t.deepEqual(await plan(pool, { ...page, view: 'owned', userId: big }), owned, 'owned, 100,000 files');
+  t.deepEqual(await plan(pool, { ...page, view: 'owned', userId: small }), owned, 'owned, 100 files: the same plan');
+  const ownedAfter = await laterPage({ ...page, view: 'owned', userId: big });
+  t.deepEqual(await plan(pool, ownedAfter), ownedLater, 'owned, a later page: the cursor is in the index condition');
+  t.deepEqual(await plan(pool, { ...ownedAfter, nameContains: 'file 9' }), [ownedLater[0], `${ownedLater[1]} filter (name ~~* :q)`], 'owned with q');
 
-  const shared = await plan({ ...page, view: 'shared', userId: viewer });
-  t.log('shared:', shared.join(' > '));
-  t.true(shared.includes('Index Scan (shares_user_idx)'), shared.join(' > '));
-  t.false(shared.some((n) => n.startsWith('Seq Scan')), shared.join(' > '));
+  t.deepEqual(await plan(pool, { ...page, view: 'trash', userId: small }), ['Limit', 'Index Scan files_trash_idx cond (owner_id = :user)'], 'trash');
+  t.deepEqual(
+    await plan(pool, await laterPage({ ...page, view: 'trash', userId: small })),
+    ['Limit', `Index Scan files_trash_idx cond ((owner_id = :user) AND ${keyset('deleted_at', 'id')})`],
+    'trash, a later page',
+  );
 
-  const shortcuts = await plan({ ...page, view: 'shortcuts', userId: viewer });
-  t.log('shortcuts:', shortcuts.join(' > '));
-  t.true(shortcuts.includes('Index Scan (shortcuts_user_idx)'), shortcuts.join(' > '));
-  t.false(shortcuts.some((n) => n.startsWith('Seq Scan')), shortcuts.join(' > '));
+  // The joins: the view's own index drives (the outer, first scan) and gives the order (no
+  // sort); each joined table is reached by an index on the join key, never scanned.
+  for (const [view, index, key, joins] of [
+    ['shared', 'shares_user_idx', keyset('created_at', 'file_id'), 1],
+    ['shortcuts', 'shortcuts_user_idx', keyset('created_at', 'id'), 2],
+  ] as const) {
+    for (const [which, query, cond] of [
+      ['first page', { ...page, view, userId: viewer }, '(user_id = :user)'],
+      ['a later page', await laterPage({ ...page, view, userId: viewer }), `((user_id = :user) AND ${key})`],
+    ] as const) {
+      const found = await plan(pool, query);
+      const label = `${view}, ${which}: ${found.join(' > ')}`;
+      const scans = found.filter((line) => line.includes('Scan'));
+      t.is(scans[0], `Index Scan ${index} cond ${cond}`, label);
+      t.is(scans.length, 1 + joins, label);
+      for (const inner of scans.slice(1)) t.regex(inner, /^Index Scan \w+ cond \(\(?(id|file_id) = sc?\.file_id\)/, label);
+      t.false(found.some((line) => line.includes('Sort')), label);
+    }
+  }
+}
+
+test('embedded PGlite: every view and its later pages seek their index on the user and the cursor; owned has the same plan for 100,000 files as for 100', async (t) => {
+  if (db.kind === 'embedded') return checkPlans(t, sql);
+  // The suite runs on a real PostgreSQL: the plans must hold on the embedded one too.
+  const embedded = await startEmbeddedPostgres();
+  const pool = new pg.Pool({ connectionString: embedded.url, max: 2 });
+  t.teardown(async () => {
+    await pool.end();
+    await embedded.stop();
+  });
+  await migrate({ url: embedded.url, schema: 'files', migrationsDir }, createLogger('files', 'silent'));
+  await checkPlans(t, pool);
 });
+
+if (process.env.FILES_DATABASE_URL) {
+  test('real PostgreSQL: every view and its later pages seek their index on the user and the cursor; owned has the same plan for 100,000 files as for 100', (t) =>
+    checkPlans(t, sql));
+} else {
+  console.warn('files: query plans checked on embedded PGlite only (FILES_DATABASE_URL not set)');
+}

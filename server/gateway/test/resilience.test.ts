@@ -82,18 +82,29 @@ test('several instances are served in turn, and a dead one is skipped while the 
 });
 
 test('an upstream that does not answer in time gets a 503, not a hanging client', async (t) => {
-  const { files, gateway } = await fixture(t, { UPSTREAM_TIMEOUT_SECONDS: '1' });
-  const hang = await standIn(() => undefined); // reads the request, never answers
-  t.teardown(() => hang.close());
-  const slow = await startGateway({ AUTH_URL: files.url, FILES_URL: hang.url, UPLOAD_URL: files.url, UPSTREAM_TIMEOUT_SECONDS: '1' });
-  t.teardown(() => slow.close());
+  const auth = await standIn();
+  // Reads the request and never answers; tells when the gateway gives up on it.
+  let upstreamCut!: () => void;
+  const cut = new Promise<void>((resolve) => (upstreamCut = resolve));
+  const hang = await standIn((_req, res) => void res.once('close', upstreamCut));
+  const gateway = await startGateway({ AUTH_URL: auth.url, FILES_URL: hang.url, UPLOAD_URL: auth.url, UPSTREAM_TIMEOUT_SECONDS: '1' });
+  t.teardown(async () => {
+    await gateway.close();
+    await Promise.all([auth.close(), hang.close()]);
+  });
   const started = Date.now();
-  const response = await fetch(`${slow.base}/api/files`, { headers: asUser() });
+  // A gateway that never times out would hold its client until this bound, far past the 1 s timeout.
+  const response = await fetch(`${gateway.base}/api/files`, { headers: asUser(), signal: AbortSignal.timeout(10_000) }).catch(() => {
+    throw new Error('no answer within 10 s: the gateway left its client hanging');
+  });
+  const waited = Date.now() - started;
   t.is(response.status, 503);
   t.is(response.headers.get('retry-after'), '5');
-  const waited = Date.now() - started;
-  t.true(waited >= 900 && waited < 4_000, `answered after ${waited} ms`);
-  t.truthy(gateway);
+  t.like(await response.json(), { error: { code: 'upstream_unavailable' } });
+  t.true(waited >= 950, `answered after ${waited} ms: before the upstream's time was up`);
+  t.is(hang.seen.filter((s) => s.url === '/api/files').length, 1, 'the upstream got the request once (so the 503 is its silence, not a refusal)');
+  const closed = await Promise.race([cut.then(() => true), new Promise<false>((r) => setTimeout(r, 5_000, false))]);
+  t.true(closed, 'the gateway closed its request to the silent upstream');
 });
 
 test('a PATCH body that streams for longer than the timeout is not cut', async (t) => {
