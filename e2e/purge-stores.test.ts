@@ -73,7 +73,7 @@ function expectedNames(mode: Mode, what: string, id: string): string[] {
 for (const mode of availableModes()) {
   test.serial(`${mode}: permanent delete, termination and abort leave no name of the upload in the store, and touch no other user's`, async (t) => {
     const cluster = await clusterFor(mode);
-    const store: StoreReader = storeReader(mode, cluster.dataDir);
+    const store: StoreReader = storeReader(mode, join(cluster.dataDir, 'objects'));
     t.teardown(() => store.close());
     const bob = await bystander(cluster);
     const alice = await registerAndLogin(cluster.baseUrl, 'Alice');

@@ -39,11 +39,9 @@ export function s3SettingsFromEnv(): S3Settings {
   };
 }
 
-export function storeReader(mode: Mode, dataDir: string): StoreReader {
-  if (mode === 'embedded') {
-    const root = join(dataDir, 'objects');
-    return { list: () => listFolder(root), close: () => undefined };
-  }
+/** `objectsDir`: the data folder the services store objects in (embedded mode). */
+export function storeReader(mode: Mode, objectsDir: string): StoreReader {
+  if (mode === 'embedded') return { list: () => listFolder(objectsDir), close: () => undefined };
   const settings = s3SettingsFromEnv();
   const client = createS3Client(settings);
   return { list: () => listBucket(client, settings.bucket), close: () => client.destroy() };
@@ -100,8 +98,18 @@ export const namesOf = (names: StoredName[], uploadId: string) => names.filter((
 const tusHeaders = (user: TestUser) => ({ ...user.auth, 'Tus-Resumable': '1.0.0' });
 export const uploadIdOf = (url: string) => url.split('/').pop()!;
 
-/** A whole tus upload with tus-js-client, in chunks of `chunkSize`; answers its URL and the file id. */
-export function tusUpload(baseUrl: string, user: TestUser, data: Buffer, name: string, chunkSize: number): Promise<{ url: string; fileId: string }> {
+/**
+ * A whole tus upload with tus-js-client, in chunks of `chunkSize`; answers its URL and the
+ * file id. `options` such as `uploadDataDuringCreation` go to tus-js-client.
+ */
+export function tusUpload(
+  baseUrl: string,
+  user: TestUser,
+  data: Buffer,
+  name: string,
+  chunkSize: number,
+  options: Partial<tus.UploadOptions> = {},
+): Promise<{ url: string; fileId: string }> {
   let fileId: string | undefined;
   return new Promise((resolve, reject) => {
     const upload = new tus.Upload(data, {
@@ -115,6 +123,7 @@ export function tusUpload(baseUrl: string, user: TestUser, data: Buffer, name: s
       },
       onSuccess: () => (fileId ? resolve({ url: upload.url!, fileId }) : reject(new Error('no GoVault-File-Id'))),
       onError: reject,
+      ...options,
     });
     upload.start();
   });
