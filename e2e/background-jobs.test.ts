@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ function diskOutage(): Outage {
     objectsDir,
     away: () => point(notMounted),
     back: () => point(objectsDir),
-    close: async () => undefined,
+    close: async () => rmSync(base, { recursive: true, force: true }),
   };
 }
 
@@ -110,14 +110,16 @@ interface Jobs {
 }
 
 const running = new Map<Mode, Promise<Jobs>>();
+/** An empty web app folder: no web build, as these tests never load the app. */
+const noWebApp = mkdtempSync(join(tmpdir(), 'govault-no-web-'));
+
 async function start(mode: Mode): Promise<Jobs> {
   const outage = mode === 'embedded' ? diskOutage() : await s3Outage();
   const cluster = await startCluster(mode, {
     serviceEnv: {
       files: { TRASH_RETENTION_SECONDS: String(TRASH_RETENTION_SECONDS), HOUSEKEEPING_INTERVAL_SECONDS: '1', ...outage.filesEnv },
       upload: { UPLOAD_EXPIRY_SECONDS: String(UPLOAD_EXPIRY_SECONDS), UPLOAD_EXPIRY_SWEEP_SECONDS: '1', ...outage.uploadEnv },
-      // No web build: these tests never load the app.
-      gateway: { WEB_APP_DIR: mkdtempSync(join(tmpdir(), 'govault-no-web-')) },
+      gateway: { WEB_APP_DIR: noWebApp },
     },
   });
   const store = storeReader(mode, outage.objectsDir);
@@ -136,6 +138,7 @@ test.after.always(async () => {
     await j.cluster.stop();
     await j.outage.close();
   }
+  rmSync(noWebApp, { recursive: true, force: true });
 });
 
 const filesApi = (cluster: Cluster, user: TestUser, path = '', init: RequestInit = {}) =>

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -21,12 +21,14 @@ const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('h
 
 const clusters = new Map<Mode, Promise<Cluster>>();
 // No web build: these tests never load the app, and the gateway serves the API without it.
+const noWebApp = mkdtempSync(join(tmpdir(), 'govault-no-web-'));
 const clusterFor = (mode: Mode) => {
-  if (!clusters.has(mode)) clusters.set(mode, startCluster(mode, { serviceEnv: { gateway: { WEB_APP_DIR: mkdtempSync(join(tmpdir(), 'govault-no-web-')) } } }));
+  if (!clusters.has(mode)) clusters.set(mode, startCluster(mode, { serviceEnv: { gateway: { WEB_APP_DIR: noWebApp } } }));
   return clusters.get(mode)!;
 };
 test.after.always(async () => {
   for (const cluster of clusters.values()) await (await cluster.catch(() => undefined))?.stop();
+  rmSync(noWebApp, { recursive: true, force: true });
 });
 
 const files = (cluster: Cluster, user: TestUser, path = '', init: RequestInit = {}) =>

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,16 +26,19 @@ let db: TestDatabase;
 let sql: pg.Pool;
 let auth: ServiceProcess;
 let shortLived: ServiceProcess;
+const dataDirs: string[] = [];
 
 async function startAuth(env: Record<string, string>): Promise<ServiceProcess> {
   const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'govault-refresh-storage-'));
+  dataDirs.push(dataDir);
   const service = new ServiceProcess('auth', port, join(ROOT, 'server/auth/src/main.ts'), {
     ...process.env,
     AUTH_PORT: String(port),
     HOST: '127.0.0.1',
     AUTH_DATABASE_URL: db.url,
     INTERNAL_KEY_DIR: keys.dir,
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'govault-refresh-storage-')),
+    DATA_DIR: dataDir,
     BCRYPT_ROUNDS: '4',
     LOG_LEVEL: 'warn',
     ...env,
@@ -57,6 +60,7 @@ test.after.always(async () => {
   await auth?.kill('SIGTERM');
   await shortLived?.kill('SIGTERM');
   await db?.stop();
+  for (const dir of [...dataDirs, keys.dir]) rmSync(dir, { recursive: true, force: true });
 });
 
 interface TokenPair {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +23,11 @@ const s3 = testS3();
 
 let db: TestDatabase;
 let upload: ServiceProcess;
+const dataDir = mkdtempSync(join(tmpdir(), 'govault-caller-rules-'));
 
 test.before(async () => {
   db = await testDatabase('upload');
   const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'govault-caller-rules-'));
   upload = new ServiceProcess('upload', port, join(ROOT, 'server/upload/src/main.ts'), {
     ...process.env,
     UPLOAD_PORT: String(port),
@@ -46,6 +46,7 @@ test.before(async () => {
 test.after.always(async () => {
   await upload?.kill('SIGTERM');
   await db?.stop();
+  for (const dir of [dataDir, keys.dir]) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Who signs a request: a real service key for `upload`, acting for `userId` (or for nobody). */
