@@ -16,6 +16,7 @@ import { AccessTokenVerifier, authenticate } from './auth/authenticate.ts';
 import { JwksKeys } from './auth/jwks-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { gatewayAccessLog } from './http/access-log.ts';
+import { singleHost } from './http/single-host.ts';
 import { corsPolicy } from './http/cors.ts';
 import { publicOrigin } from './http/public-origin.ts';
 import { knownRoutesOnly, routeName, routeOf } from './http/route-name.ts';
@@ -80,6 +81,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   app.use(corsPolicy(config.corsOrigins));
   app.use(httpMetrics(metrics));
   app.use(errorMiddleware(logger));
+  app.use(singleHost());
   app.use(withoutMetrics(operationalRoutes(metrics.registry, readiness)));
   // Before the rate limit: a page load is a handful of requests from memory, and should not spend the API budget.
   app.use(webApp.middleware());

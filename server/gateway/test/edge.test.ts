@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import test from 'ava';
+import { RawConnection } from './raw-http.ts';
 import { accessToken, standIn, startGateway, type StandIn, type TestGateway } from './support.ts';
 
 /**
@@ -226,4 +227,21 @@ test('/metrics is served on the metrics port only; /healthz and /readyz on both'
     t.is((await fetch(`${base}/readyz`)).status, 200, `${base}/readyz`);
   }
   t.is((await fetch(`${gateway.metricsBase}/api/files`)).status, 404, 'the metrics port routes nothing to the services');
+});
+
+test('a request with two Host header lines is a JSON 400 and reaches no service (RFC 9112 §3.2)', async (t) => {
+  const gateway = await gatewayWith({}, t);
+  const reached = () => upstream.seen.filter((s) => s.url === '/api/files').length;
+  const before = reached();
+  for (const hosts of [['127.0.0.1', 'evil.example'], ['127.0.0.1', '127.0.0.1']]) {
+    const connection = await RawConnection.open(gateway.port);
+    t.teardown(() => connection.destroy());
+    connection.write(`GET /api/files HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}Authorization: Bearer ${accessToken(randomUUID())}\r\n\r\n`);
+    const answer = await connection.response();
+    t.is(answer?.status, 400, hosts.join(' + '));
+    t.is((JSON.parse(answer!.body) as { error: { code: string } }).error.code, 'validation_failed');
+  }
+  const single = await send(gateway.port, 'GET', '/api/files', { host: '127.0.0.1', authorization: `Bearer ${accessToken(randomUUID())}` });
+  t.is(single.status, 200, 'one Host passes');
+  t.is(reached(), before + 1, 'only the request with one Host reached a service');
 });
