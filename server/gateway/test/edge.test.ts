@@ -230,8 +230,10 @@ test('/metrics is served on the metrics port only; /healthz and /readyz on both'
 });
 
 test('a request with two Host header lines is a JSON 400 and reaches no service (RFC 9112 §3.2)', async (t) => {
-  const gateway = await gatewayWith({}, t);
-  const reached = () => upstream.seen.filter((s) => s.url === '/api/files').length;
+  const own = await standIn();
+  t.teardown(() => own.close());
+  const gateway = await gatewayWith({}, t, own);
+  const reached = () => own.seen.filter((s) => s.url === '/api/files').length;
   const before = reached();
   for (const hosts of [['127.0.0.1', 'evil.example'], ['127.0.0.1', '127.0.0.1']]) {
     const connection = await RawConnection.open(gateway.port);
