@@ -32,7 +32,12 @@ export class PgAdvisoryLocker implements Locker {
     private readonly logger: Logger,
     private readonly observer: LockObserver,
     private readonly acquireTimeoutMs = 15_000,
-  ) {}
+  ) {
+    // An idle connection that the database drops (a restart, a failover) is an 'error'
+    // event on the pool; unheard, it would end the process.
+    pool.on('error', (err) => logger.warn({ err }, 'an idle tus lock connection was lost'));
+  }
+
 
   newLock(id: string): Lock {
     return new PgAdvisoryLock(id, this);
