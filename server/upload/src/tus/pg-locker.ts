@@ -50,13 +50,26 @@ export class PgAdvisoryLocker implements Locker {
       if (message.payload) void this.holders.get(message.payload)?.();
     });
     client.on('error', (err) => {
+      // A lost connection can report more than one error; one reconnection is enough.
+      if (this.listener !== client) return;
       this.logger.warn({ err }, 'lock release listener lost its connection; reconnecting');
       this.listener = undefined;
-      if (!this.closed) setTimeout(() => void this.start().catch(() => undefined), 1_000).unref();
+      this.reconnectLater();
     });
-    await client.connect();
-    await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.listener = client;
+  }
+
+  /** Until the database answers again: without the listener, no holder hears a release request. */
+  private reconnectLater(): void {
+    if (this.closed) return;
+    setTimeout(() => void this.start().catch(() => this.reconnectLater()), 1_000).unref();
   }
 
   async close(): Promise<void> {
