@@ -38,7 +38,6 @@ export class PgAdvisoryLocker implements Locker {
     pool.on('error', (err) => logger.warn({ err }, 'an idle tus lock connection was lost'));
   }
 
-
   newLock(id: string): Lock {
     return new PgAdvisoryLock(id, this);
   }
@@ -184,6 +183,30 @@ export async function advisoryLocksExclude(connectionString: string): Promise<bo
   }
 }
 
+/**
+ * @tus/server's MemoryLocker, telling the observer of each request that found the lock
+ * taken, as the advisory locker does (`govault_tus_lock_waits_total` in embedded mode too).
+ */
+class ObservedMemoryLocker implements Locker {
+  private readonly inner = new MemoryLocker();
+
+  constructor(private readonly observer: LockObserver) {}
+
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    const { inner, observer } = this;
+    return {
+      async lock(stopSignal, requestRelease) {
+        const started = Date.now();
+        const taken = inner.locks.has(id);
+        await lock.lock(stopSignal, requestRelease);
+        if (taken) observer.waited((Date.now() - started) / 1000);
+      },
+      unlock: () => lock.unlock(),
+    };
+  }
+}
+
 export interface TusLocker {
   locker: Locker;
   kind: 'postgres-advisory' | 'memory';
@@ -197,7 +220,7 @@ export interface TusLocker {
 export async function createTusLocker(connectionString: string, logger: Logger, observer: LockObserver): Promise<TusLocker> {
   if (!(await advisoryLocksExclude(connectionString))) {
     logger.warn('advisory locks do not exclude on this database (embedded PGlite): tus locks are per process');
-    return { locker: new MemoryLocker(), kind: 'memory', close: async () => undefined };
+    return { locker: new ObservedMemoryLocker(observer), kind: 'memory', close: async () => undefined };
   }
   const locker = new PgAdvisoryLocker(new pg.Pool({ connectionString, max: 25 }), logger, observer);
   await locker.start();
