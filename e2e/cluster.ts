@@ -22,6 +22,8 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra environment per service. */
   serviceEnv?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
+  /** The database URL each service is given instead of `url` (e.g. through a proxy the test can cut). */
+  databaseUrlFor?: (service: Exclude<ServiceName, 'gateway'>, url: string) => Promise<string>;
 }
 
 export interface Cluster {
@@ -55,6 +57,12 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
     env.AUTH_DATABASE_URL = env.UPLOAD_DATABASE_URL = env.FILES_DATABASE_URL = db.url;
   }
 
+  const databaseUrls: Partial<Record<ServiceName, string>> = {};
+  for (const service of ['auth', 'files', 'upload'] as const) {
+    const url = env[`${service.toUpperCase()}_DATABASE_URL`];
+    if (url && options.databaseUrlFor) databaseUrls[service] = await options.databaseUrlFor(service, url);
+  }
+
   const uploadPorts = await Promise.all(Array.from({ length: options.uploadInstances ?? 1 }, () => freePort()));
   const [gatewayPort, authPort, filesPort, gatewayMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   Object.assign(env, {
@@ -66,6 +74,7 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
     new ServiceProcess(label, port, join(ROOT, 'server', name, 'src', 'main.ts'), {
       ...env,
       [`${name.toUpperCase()}_PORT`]: String(port),
+      ...(databaseUrls[name] ? { [`${name.toUpperCase()}_DATABASE_URL`]: databaseUrls[name] } : {}),
       ...(name === 'upload' ? { UPLOAD_URL: undefined } : {}),
       ...(name === 'gateway' ? { GATEWAY_METRICS_PORT: String(gatewayMetricsPort) } : {}),
       ...options.serviceEnv?.[name],

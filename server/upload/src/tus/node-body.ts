@@ -16,6 +16,17 @@ import { bufferChurn } from '@govault/lib';
  */
 const nodeBodies = new WeakMap<ReadableStream, Readable>();
 
+/** Bodies that broke off before their end, with the offset the store reached (when it said). */
+const brokenBodies = new WeakMap<Readable, { storedOffset?: number }>();
+
+/**
+ * Whether `body` broke off mid-way while tus wrote it (the client went away), and the
+ * upload's offset in the store after it: the answer tus gives then carries no offset.
+ */
+export function brokenBody(body: Readable): { storedOffset?: number } | undefined {
+  return brokenBodies.get(body);
+}
+
 /** The body to put in the Request for @tus/server: it stands for `body` and is never read itself. */
 export function standInFor(body: Readable): ReadableStream {
   const standIn = new ReadableStream({
@@ -131,10 +142,12 @@ async function writeBody(handler: BodyWriter, body: Readable, upload: Upload, ma
     );
     if (!broken) return offset;
     // What the store wrote is its own offset now; say so before answering as aborted.
+    brokenBodies.set(body, { storedOffset: offset });
     report(offset);
     throw ERRORS.ABORTED;
   } catch (err) {
     body.unpipe(proxy);
+    if (broken && !brokenBodies.has(body)) brokenBodies.set(body, {});
     throw (broken && err === broken.err) || (err instanceof Error && err.name === 'AbortError') ? ERRORS.ABORTED : err;
   } finally {
     body.off('data', onData);

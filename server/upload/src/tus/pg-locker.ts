@@ -32,7 +32,11 @@ export class PgAdvisoryLocker implements Locker {
     private readonly logger: Logger,
     private readonly observer: LockObserver,
     private readonly acquireTimeoutMs = 15_000,
-  ) {}
+  ) {
+    // An idle connection that the database drops (a restart, a failover) is an 'error'
+    // event on the pool; unheard, it would end the process.
+    pool.on('error', (err) => logger.warn({ err }, 'an idle tus lock connection was lost'));
+  }
 
   newLock(id: string): Lock {
     return new PgAdvisoryLock(id, this);
@@ -45,13 +49,26 @@ export class PgAdvisoryLocker implements Locker {
       if (message.payload) void this.holders.get(message.payload)?.();
     });
     client.on('error', (err) => {
+      // A lost connection can report more than one error; one reconnection is enough.
+      if (this.listener !== client) return;
       this.logger.warn({ err }, 'lock release listener lost its connection; reconnecting');
       this.listener = undefined;
-      if (!this.closed) setTimeout(() => void this.start().catch(() => undefined), 1_000).unref();
+      this.reconnectLater();
     });
-    await client.connect();
-    await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.listener = client;
+  }
+
+  /** Until the database answers again: without the listener, no holder hears a release request. */
+  private reconnectLater(): void {
+    if (this.closed) return;
+    setTimeout(() => void this.start().catch(() => this.reconnectLater()), 1_000).unref();
   }
 
   async close(): Promise<void> {
@@ -166,6 +183,30 @@ export async function advisoryLocksExclude(connectionString: string): Promise<bo
   }
 }
 
+/**
+ * @tus/server's MemoryLocker, telling the observer of each request that found the lock
+ * taken, as the advisory locker does (`govault_tus_lock_waits_total` in embedded mode too).
+ */
+class ObservedMemoryLocker implements Locker {
+  private readonly inner = new MemoryLocker();
+
+  constructor(private readonly observer: LockObserver) {}
+
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    const { inner, observer } = this;
+    return {
+      async lock(stopSignal, requestRelease) {
+        const started = Date.now();
+        const taken = inner.locks.has(id);
+        await lock.lock(stopSignal, requestRelease);
+        if (taken) observer.waited((Date.now() - started) / 1000);
+      },
+      unlock: () => lock.unlock(),
+    };
+  }
+}
+
 export interface TusLocker {
   locker: Locker;
   kind: 'postgres-advisory' | 'memory';
@@ -179,7 +220,7 @@ export interface TusLocker {
 export async function createTusLocker(connectionString: string, logger: Logger, observer: LockObserver): Promise<TusLocker> {
   if (!(await advisoryLocksExclude(connectionString))) {
     logger.warn('advisory locks do not exclude on this database (embedded PGlite): tus locks are per process');
-    return { locker: new MemoryLocker(), kind: 'memory', close: async () => undefined };
+    return { locker: new ObservedMemoryLocker(observer), kind: 'memory', close: async () => undefined };
   }
   const locker = new PgAdvisoryLocker(new pg.Pool({ connectionString, max: 25 }), logger, observer);
   await locker.start();

@@ -6,7 +6,7 @@ import { notFound, type Logger } from '@govault/lib';
 import type { Registration, UploadService } from '../session/upload.service.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
-import { standInFor } from './node-body.ts';
+import { brokenBody, standInFor } from './node-body.ts';
 import { TUS_PATH, registrationHeaders, vouchForUser } from './tus-server.ts';
 
 const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
@@ -152,8 +152,12 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
   const id = uploadIdOf(ctx) ?? locationId(answer.headers.location);
   const offset = answer.headers['upload-offset'] === undefined ? undefined : Number(answer.headers['upload-offset']);
   if (from !== undefined) {
-    if (offset !== undefined && offset > from) deps.metrics.bytesReceived.inc(offset - from);
-    if (answer.status >= 460 || answer.status === 423) deps.metrics.failed.inc({ reason: answer.status === 423 ? 'locked' : 'server' });
+    // A client that went away mid-body gets no offset, but what reached the store was received all the same.
+    const broken = brokenBody(ctx.req);
+    const reached = broken ? broken.storedOffset : offset;
+    if (reached !== undefined && reached > from) deps.metrics.bytesReceived.inc(reached - from);
+    if (broken) deps.metrics.failed.inc({ reason: 'aborted' });
+    else if (answer.status >= 460 || answer.status === 423) deps.metrics.failed.inc({ reason: answer.status === 423 ? 'locked' : 'server' });
   }
   if (ctx.method === 'PATCH' && answer.status === 409 && id) {
     // Tell the client where the upload really is, so it can continue from there.
