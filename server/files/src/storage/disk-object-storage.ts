@@ -6,6 +6,7 @@ import { isSafeStorageKey, type ByteRange, type ObjectContent, type ObjectStorag
 /** Embedded mode: objects are files under one folder, where @tus/file-store writes them. */
 export class DiskObjectStorage implements ObjectStorage {
   private readonly root: string;
+  private made = false;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -25,6 +26,11 @@ export class DiskObjectStorage implements ObjectStorage {
     };
   }
 
+  /**
+   * Removes the object and its sidecar. A missing file is already gone, but only while the
+   * folder is there: with the folder away (a volume not mounted) the delete fails, and its
+   * retry removes the object once the folder is back, instead of forgetting it.
+   */
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
     // @tus/file-store keeps the upload's metadata in `<id>.json` beside the bytes.
@@ -33,10 +39,24 @@ export class DiskObjectStorage implements ObjectStorage {
         if (err.code !== 'ENOENT') throw err;
       });
     }
+    await this.assertFolder();
   }
 
+  /**
+   * Readiness. The first check makes the folder (a fresh DATA_DIR); after that a missing
+   * folder is a volume gone away, and is not ready, rather than an empty folder made anew.
+   */
   async check(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    if (!this.made) {
+      await mkdir(this.root, { recursive: true });
+      this.made = true;
+    }
+    await this.assertFolder();
+  }
+
+  private async assertFolder(): Promise<void> {
+    const stats = await stat(this.root).catch(() => undefined);
+    if (!stats?.isDirectory()) throw new Error(`the storage folder ${this.root} is not there`);
   }
 
   private pathOf(key: string): string {
