@@ -83,6 +83,8 @@ export class ManagedProcess {
       run.ready = true;
       this.serving = true;
       this.failedStarts = 0;
+      // From here on an exit is a crash of a serving process (restarted at once), and the log says when that began.
+      this.log(`${this.spec.name} ready (pid ${child.pid})`);
       const listeners = this.readyListeners;
       this.readyListeners = [];
       for (const listener of listeners) listener();

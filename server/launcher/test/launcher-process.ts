@@ -1,0 +1,307 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The real launcher as `npm start` runs it (`node --import tsx server/launcher/src/main.ts`),
+ * on free ports and a fresh DATA_DIR, and the operating system's view of what it started.
+ */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Variables that put a launcher on real PostgreSQL and S3; removed for an embedded launcher. */
+const REAL_VARIABLES = ['AUTH_DATABASE_URL', 'UPLOAD_DATABASE_URL', 'FILES_DATABASE_URL', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_ENDPOINT'];
+/** A start may wait for other engineers' tests on a 2-core machine: generous, but bounded. */
+const READY_WITHIN_MS = 240_000;
+
+export interface Ports {
+  gateway: number;
+  auth: number;
+  upload: number;
+  files: number;
+  gatewayMetrics: number;
+}
+
+export interface Line {
+  text: string;
+  /** Its position in `lines`: later lines have larger indexes. */
+  index: number;
+}
+
+export interface Launcher {
+  pid: number;
+  /** Every line the launcher printed (its own `launcher| ...` and its children's `<name>| ...`). */
+  lines: string[];
+  ports: Ports;
+  /** The embedded PostgreSQL's port, when the launcher started one. */
+  databasePort: number | undefined;
+  baseUrl: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Pids from `launcher| <name> started (pid N)`, oldest first. */
+  startedPids(name: string): number[];
+  /** The first line at `from` or later that matches; waits for it up to `withinMs`. */
+  nextLine(pattern: RegExp, from?: number, withinMs?: number): Promise<Line & { match: RegExpExecArray }>;
+  /** The launcher's own lines, without the prefix, from `from` on. */
+  ownLines(from?: number): Line[];
+  /** Kills the launcher and everything it started that is still there (test cleanup). */
+  destroy(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  /** Real PostgreSQL/S3 variables are removed unless `keepRealServices`. */
+  env?: NodeJS.ProcessEnv;
+  keepRealServices?: boolean;
+  /** Its own process group, as a shell starts a foreground job. */
+  detached?: boolean;
+  /** Resolve once the process runs, before the ready line. */
+  waitForReady?: boolean;
+}
+
+/**
+ * Launchers this test process started and that still run. Should the test process be ended
+ * (ava's timeout sends SIGTERM), they go with it, and what they started with them.
+ */
+const running = new Set<ReturnType<typeof spawn>>();
+const killRunning = () => {
+  for (const child of running) child.kill('SIGKILL');
+};
+process.once('exit', killRunning);
+process.once('SIGTERM', () => {
+  killRunning();
+  process.kill(process.pid, 'SIGTERM');
+});
+
+export async function startLauncher(options: LaunchOptions = {}): Promise<Launcher> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'govault-launcher-test-'));
+  // A served folder as it is: these tests are about processes, not about building the web app.
+  const webDir = join(dataDir, 'web');
+  mkdirSync(webDir);
+  writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>GoVault</title>');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: join(dataDir, 'data'),
+    WEB_APP_DIR: webDir,
+    HOST: '127.0.0.1',
+    GATEWAY_PORT: '0',
+    AUTH_PORT: '0',
+    UPLOAD_PORT: '0',
+    FILES_PORT: '0',
+    GATEWAY_METRICS_PORT: '0',
+    EMBEDDED_DB_PORT: '0',
+    BCRYPT_ROUNDS: '4',
+  };
+  if (!options.keepRealServices) for (const name of REAL_VARIABLES) delete env[name];
+  Object.assign(env, options.env);
+
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/launcher/src/main.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
+  running.add(child);
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      for (const wake of waiters) wake();
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  const recent = () => lines.slice(-40).join('\n');
+
+  const nextLine: Launcher['nextLine'] = (pattern, from = 0, withinMs = 120_000) =>
+    new Promise((resolve, reject) => {
+      let checked = from;
+      const check = () => {
+        for (; checked < lines.length; checked++) {
+          const match = pattern.exec(lines[checked]!);
+          if (match) {
+            done();
+            resolve({ text: lines[checked]!, index: checked, match });
+            return;
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no line matching ${pattern} within ${withinMs / 1000} s; the last lines:\n${recent()}`));
+      }, withinMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const seen = new Set<number>();
+  const launcher: Launcher = {
+    pid: child.pid!,
+    lines,
+    ports: undefined as unknown as Ports,
+    databasePort: undefined,
+    baseUrl: '',
+    exited,
+    startedPids: (name) =>
+      lines.map((line) => new RegExp(`^launcher\\| ${name} started \\(pid (\\d+)\\)$`).exec(line)).filter((m) => m !== null).map((m) => Number(m[1])),
+    nextLine,
+    ownLines: (from = 0) =>
+      lines
+        .map((text, index) => ({ text, index }))
+        .slice(from)
+        .filter((l) => l.text.startsWith('launcher| '))
+        .map((l) => ({ text: l.text.slice('launcher| '.length), index: l.index })),
+    destroy: async () => {
+      for (const pid of descendants(child.pid!)) seen.add(pid);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      for (const pid of seen) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  // Remember what it started while it runs, so a cleanup finds orphans too.
+  const watch = setInterval(() => {
+    for (const pid of descendants(child.pid!)) seen.add(pid);
+  }, 500);
+  void exited.then(() => clearInterval(watch));
+
+  const failed = exited.then(({ code, signal }) => {
+    throw new Error(`the launcher exited (${signal ?? `code ${code}`}) before it was ready:\n${recent()}`);
+  });
+  const up = nextLine(/^launcher\| GoVault is up: \S+\s+(\{.*\})$/, 0, READY_WITHIN_MS);
+  try {
+    const { match } = await Promise.race([up, failed]);
+    launcher.ports = (JSON.parse(match[1]!) as { ports: Ports }).ports;
+  } catch (err) {
+    await launcher.destroy();
+    throw err;
+  }
+  failed.catch(() => undefined);
+  launcher.baseUrl = `http://127.0.0.1:${launcher.ports.gateway}`;
+  const database = lines.map((line) => /^postgres\s*\| .*"url":"postgres:\/\/[^@]+@[^:]+:(\d+)\//.exec(line)).find((m) => m);
+  launcher.databasePort = database ? Number(database[1]) : undefined;
+  return launcher;
+}
+
+/** Every process below `root` in the process tree (Linux /proc), children before grandchildren. */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (!stat) continue;
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Whether `pid` is a running process: `kill(pid, 0)` finds it and it is not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+  return procStat(pid)?.state !== 'Z';
+}
+
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state!, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether something listens on 127.0.0.1:`port` (a listen there fails with EADDRINUSE). */
+export function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(true) : reject(err)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+/** Holds 127.0.0.1:`port` and drops every connection, so nothing else can serve there. */
+export function occupyPort(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/** Polls `condition` every 100 ms until it holds; false if it did not within `withinMs`. */
+export async function eventually(condition: () => boolean | Promise<boolean>, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export const ready = (url: string) =>
+  fetch(url, { signal: AbortSignal.timeout(2_000) })
+    .then((response) => response.ok)
+    .catch(() => false);
+
+/** A user of the running system, talking to its gateway as any client does. */
+export async function registerAndLogin(baseUrl: string): Promise<{ authorization: string }> {
+  const email = `launcher-${randomUUID()}@example.test`;
+  const password = `pw-${randomUUID()}`;
+  const post = (path: string, body: unknown) =>
+    fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const registered = await post('/api/auth/register', { email, password });
+  if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
+  const login = await post('/api/auth/login', { email, password });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}: ${await login.text()}`);
+  return { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` };
+}
+
+/** One tus creation-with-upload through the gateway; the id of the file it became, and whether the owner's list shows it. */
+export async function uploadThroughGateway(baseUrl: string, user: { authorization: string }, name: string): Promise<{ status: number; fileId: string | null; listed: boolean }> {
+  const body = Buffer.from(`bytes of ${name}`);
+  const created = await fetch(`${baseUrl}/api/uploads/tus`, {
+    method: 'POST',
+    headers: {
+      authorization: user.authorization,
+      'tus-resumable': '1.0.0',
+      'upload-length': String(body.length),
+      'upload-metadata': `filename ${Buffer.from(name).toString('base64')}`,
+      'content-type': 'application/offset+octet-stream',
+    },
+    body,
+  });
+  await created.arrayBuffer();
+  const fileId = created.headers.get('govault-file-id');
+  const files = await fetch(`${baseUrl}/api/files?view=owned`, { headers: { authorization: user.authorization } });
+  const items = files.ok ? ((await files.json()) as { items: Array<{ id: string; name: string }> }).items : [];
+  return { status: created.status, fileId, listed: items.some((file) => file.id === fileId && file.name === name) };
+}
+
