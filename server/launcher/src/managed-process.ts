@@ -16,6 +16,8 @@ export interface ProcessSpec {
 const MAX_BACKOFF_MS = 30_000;
 const FIRST_BACKOFF_MS = 500;
 const PROBE_EVERY_MS = 200;
+/** Makes a child stop when the launcher is gone; see the file. */
+const EXIT_WITH_LAUNCHER = new URL('./exit-with-launcher.ts', import.meta.url).href;
 
 /** An HTTP readiness probe: `url` answers 2xx within 2 s. */
 export const httpProbe = (url: string) => () =>
@@ -70,11 +72,15 @@ export class ManagedProcess {
   }
 
   start(): void {
-    const child = spawn(process.execPath, serviceNodeArgs(this.spec.name, this.spec.entry), {
+    // serviceNodeArgs ends with the entry; the watch on stdin loads (after tsx) just before it.
+    const args = serviceNodeArgs(this.spec.name, this.spec.entry);
+    const child = spawn(process.execPath, [...args.slice(0, -1), '--import', EXIT_WITH_LAUNCHER, this.spec.entry], {
       cwd: this.spec.cwd,
       env: this.spec.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin: a pipe the launcher never writes to; the child stops when it closes (the launcher died).
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin!.on('error', () => undefined);
     this.child = child;
     this.log(`${this.spec.name} started (pid ${child.pid})`);
     const run = { ready: false, exited: false };

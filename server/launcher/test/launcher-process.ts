@@ -304,4 +304,3 @@ export async function uploadThroughGateway(baseUrl: string, user: { authorizatio
   const items = files.ok ? ((await files.json()) as { items: Array<{ id: string; name: string }> }).items : [];
   return { status: created.status, fileId, listed: items.some((file) => file.id === fileId && file.name === name) };
 }
-

@@ -1,0 +1,36 @@
+import test from 'ava';
+import { startLauncher, type Launcher } from './launcher-process.ts';
+import { expectNothingLeft, expectStoppedCleanly, snapshot } from './stop-checks.ts';
+
+/**
+ * "Ctrl-C stops everything cleanly", and nothing outlives the launcher: each test starts a
+ * launcher of its own (embedded PostgreSQL, the four services) and ends it another way.
+ * They run one at a time: four processes and a database each, on a 2-core machine.
+ */
+const launchers: Launcher[] = [];
+test.after.always(async () => {
+  for (const launcher of launchers) await launcher.destroy();
+});
+
+async function launch(options: Parameters<typeof startLauncher>[0] = {}): Promise<Launcher> {
+  const launcher = await startLauncher(options);
+  launchers.push(launcher);
+  return launcher;
+}
+
+test.serial('SIGINT to the launcher stops every process it started, exits 0 and frees its ports', async (t) => {
+  const launcher = await launch();
+  const before = snapshot(launcher);
+  const from = launcher.lines.length;
+  process.kill(launcher.pid, 'SIGINT');
+  await expectStoppedCleanly(t, launcher, before, from, 'SIGINT');
+});
+
+test.serial('a launcher killed with SIGKILL leaves no process behind: its children stop by themselves', async (t) => {
+  const launcher = await launch();
+  const before = snapshot(launcher);
+  process.kill(launcher.pid, 'SIGKILL');
+  t.deepEqual(await launcher.exited, { code: null, signal: 'SIGKILL' });
+  // No handler of the launcher runs: each child sees its stdin from the launcher close and stops as on SIGTERM (15 s at most).
+  await expectNothingLeft(t, before, 25_000);
+});
