@@ -135,10 +135,19 @@ export class ManagedProcess {
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /**
+   * Never start it again. The launcher calls this on every child as soon as it begins to stop:
+   * Ctrl-C reaches the whole process group, and a child that exits on it must not be
+   * restarted while the launcher is still waiting for the gateway to finish its requests.
+   */
+  holdRestarts(): void {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.holdRestarts();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -303,4 +304,29 @@ export async function uploadThroughGateway(baseUrl: string, user: { authorizatio
   const files = await fetch(`${baseUrl}/api/files?view=owned`, { headers: { authorization: user.authorization } });
   const items = files.ok ? ((await files.json()) as { items: Array<{ id: string; name: string }> }).items : [];
   return { status: created.status, fileId, listed: items.some((file) => file.id === fileId && file.name === name) };
+}
+
+/**
+ * A tus PATCH through the gateway that is still sending its body: resolves once the gateway
+ * has taken the request (it answered `100 Continue`) and the first bytes went out. The
+ * request stays open until `end()`, as an upload in progress does.
+ */
+export async function uploadInProgress(baseUrl: string, user: { authorization: string }): Promise<{ end(): void }> {
+  const tus = { authorization: user.authorization, 'tus-resumable': '1.0.0' };
+  const created = await fetch(`${baseUrl}/api/uploads/tus`, {
+    method: 'POST',
+    headers: { ...tus, 'upload-length': String(1024 * 1024), 'upload-metadata': `filename ${Buffer.from('in-progress.bin').toString('base64')}` },
+  });
+  if (created.status !== 201) throw new Error(`tus creation answered ${created.status}`);
+  const request = httpRequest(new URL(created.headers.get('location')!, baseUrl), {
+    method: 'PATCH',
+    headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(1024 * 1024), expect: '100-continue' },
+  });
+  request.on('error', () => undefined).on('response', (response) => response.resume());
+  await new Promise<void>((resolve, reject) => {
+    request.once('continue', () => request.write(Buffer.alloc(64 * 1024), () => resolve()));
+    request.once('response', (response) => reject(new Error(`the PATCH was answered at once: ${response.statusCode}`)));
+    request.flushHeaders();
+  });
+  return { end: () => request.destroy() };
 }

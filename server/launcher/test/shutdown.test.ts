@@ -1,5 +1,5 @@
 import test from 'ava';
-import { startLauncher, type Launcher } from './launcher-process.ts';
+import { registerAndLogin, startLauncher, uploadInProgress, type Launcher } from './launcher-process.ts';
 import { expectNothingLeft, expectStoppedCleanly, snapshot } from './stop-checks.ts';
 
 /**
@@ -24,6 +24,24 @@ test.serial('SIGINT to the launcher stops every process it started, exits 0 and 
   const from = launcher.lines.length;
   process.kill(launcher.pid, 'SIGINT');
   await expectStoppedCleanly(t, launcher, before, from, 'SIGINT');
+});
+
+test.serial('Ctrl-C in a terminal (SIGINT to the whole process group) during an upload stops everything, and nothing is restarted', async (t) => {
+  // A shell runs `npm start` as a job in a process group of its own; Ctrl-C signals every member at once.
+  const launcher = await launch({ detached: true });
+  // The gateway gives the upload in progress up to 10 s to finish; auth, files and the database,
+  // signalled too, are done long before, while the launcher still waits for the gateway.
+  const upload = await uploadInProgress(launcher.baseUrl, await registerAndLogin(launcher.baseUrl));
+  t.teardown(() => upload.end());
+  const before = snapshot(launcher);
+  const from = launcher.lines.length;
+  process.kill(-launcher.pid, 'SIGINT');
+  await expectStoppedCleanly(t, launcher, before, from, 'SIGINT');
+  t.deepEqual(
+    launcher.lines.slice(from).filter((line) => /exited unexpectedly|exited before it was ready/.test(line)),
+    [],
+    'the children\'s own exits on the signal are not taken for crashes',
+  );
 });
 
 test.serial('a launcher killed with SIGKILL leaves no process behind: its children stop by themselves', async (t) => {
