@@ -272,17 +272,35 @@ export const ready = (url: string) =>
     .then((response) => response.ok)
     .catch(() => false);
 
+export interface User {
+  email: string;
+  password: string;
+  authorization: string;
+}
+
 /** A user of the running system, talking to its gateway as any client does. */
-export async function registerAndLogin(baseUrl: string): Promise<{ authorization: string }> {
+export async function registerAndLogin(baseUrl: string): Promise<User> {
   const email = `launcher-${randomUUID()}@example.test`;
   const password = `pw-${randomUUID()}`;
-  const post = (path: string, body: unknown) =>
-    fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const registered = await post('/api/auth/register', { email, password });
+  const registered = await postJson(`${baseUrl}/api/auth/register`, { email, password });
   if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
-  const login = await post('/api/auth/login', { email, password });
-  if (login.status !== 200) throw new Error(`login answered ${login.status}: ${await login.text()}`);
-  return { authorization: `Bearer ${((await login.json()) as { accessToken: string }).accessToken}` };
+  return login(baseUrl, email, password);
+}
+
+/** Logs in through this gateway (each launcher's auth signs with a key of its own). */
+export async function login(baseUrl: string, email: string, password: string): Promise<User> {
+  const answer = await postJson(`${baseUrl}/api/auth/login`, { email, password });
+  if (answer.status !== 200) throw new Error(`login answered ${answer.status}: ${await answer.text()}`);
+  return { email, password, authorization: `Bearer ${((await answer.json()) as { accessToken: string }).accessToken}` };
+}
+
+const postJson = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+/** The ids and names of the caller's files, as the owner's list shows them. */
+export async function ownedFiles(baseUrl: string, user: { authorization: string }): Promise<Array<{ id: string; name: string }>> {
+  const files = await fetch(`${baseUrl}/api/files?view=owned`, { headers: { authorization: user.authorization } });
+  if (!files.ok) throw new Error(`the file list answered ${files.status}`);
+  return ((await files.json()) as { items: Array<{ id: string; name: string }> }).items;
 }
 
 /** One tus creation-with-upload through the gateway; the id of the file it became, and whether the owner's list shows it. */
@@ -301,8 +319,7 @@ export async function uploadThroughGateway(baseUrl: string, user: { authorizatio
   });
   await created.arrayBuffer();
   const fileId = created.headers.get('govault-file-id');
-  const files = await fetch(`${baseUrl}/api/files?view=owned`, { headers: { authorization: user.authorization } });
-  const items = files.ok ? ((await files.json()) as { items: Array<{ id: string; name: string }> }).items : [];
+  const items = await ownedFiles(baseUrl, user);
   return { status: created.status, fileId, listed: items.some((file) => file.id === fileId && file.name === name) };
 }
 
