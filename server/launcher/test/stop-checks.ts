@@ -34,7 +34,9 @@ export async function expectNothingLeft(t: ExecutionContext, before: Snapshot, w
 /** A signal-driven stop: the log says so, the launcher exits 0 after its children, nothing restarts, nothing is left. */
 export async function expectStoppedCleanly(t: ExecutionContext, launcher: Launcher, before: Snapshot, from: number, signal: string): Promise<void> {
   for (const name of CHILDREN) t.true(before.tree.includes(before.logged[name]!.at(-1)!), `${name} ran as the launcher's child`);
-  const exit = await Promise.race([launcher.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 60 s'), 60_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([launcher.exited, new Promise((resolve) => (timer = setTimeout(() => resolve('still running after 60 s'), 60_000)))]);
+  clearTimeout(timer);
   t.deepEqual(exit, { code: 0, signal: null });
   const own = launcher.ownLines(from).map((line) => line.text);
   t.is(own[0], `${signal}: stopping`);
