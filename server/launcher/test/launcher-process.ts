@@ -58,8 +58,6 @@ export interface LaunchOptions {
   keepRealServices?: boolean;
   /** Its own process group, as a shell starts a foreground job. */
   detached?: boolean;
-  /** Resolve once the process runs, before the ready line. */
-  waitForReady?: boolean;
 }
 
 /**
@@ -94,6 +92,7 @@ export async function startLauncher(options: LaunchOptions = {}): Promise<Launch
     GATEWAY_METRICS_PORT: '0',
     EMBEDDED_DB_PORT: '0',
     BCRYPT_ROUNDS: '4',
+    // LOG_LEVEL stays npm start's default (info): a child's last log lines are part of how it stops.
   };
   if (!options.keepRealServices) for (const name of REAL_VARIABLES) delete env[name];
   Object.assign(env, options.env);
@@ -146,13 +145,43 @@ export async function startLauncher(options: LaunchOptions = {}): Promise<Launch
       check();
     });
 
-  const seen = new Set<number>();
-  const launcher: Launcher = {
+  // Everything it started, remembered while it runs so that a cleanup finds orphans too; by
+  // start time as well, so that a pid the system has given to another process is left alone.
+  const seen = new Map<number, number>();
+  const remember = () => {
+    for (const pid of descendants(child.pid!)) seen.set(pid, procStat(pid)?.startTime ?? -1);
+  };
+  const watch = setInterval(remember, 500);
+  void exited.then(() => clearInterval(watch));
+  const destroy = async () => {
+    remember();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (const [pid, startTime] of seen) if (alive(pid) && procStat(pid)?.startTime === startTime) process.kill(pid, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const failed = exited.then(({ code, signal }) => {
+    throw new Error(`the launcher exited (${signal ?? `code ${code}`}) before it was ready:\n${recent()}`);
+  });
+  let ports: Ports;
+  try {
+    const { match } = await Promise.race([nextLine(/^launcher\| GoVault is up: \S+\s+(\{.*\})$/, 0, READY_WITHIN_MS), failed]);
+    ports = (JSON.parse(match[1]!) as { ports: Ports }).ports;
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  failed.catch(() => undefined);
+  const database = lines.map((line) => /^postgres\s*\| .*"url":"postgres:\/\/[^@]+@[^:]+:(\d+)\//.exec(line)).find((m) => m);
+  return {
     pid: child.pid!,
     lines,
-    ports: undefined as unknown as Ports,
-    databasePort: undefined,
-    baseUrl: '',
+    ports,
+    databasePort: database ? Number(database[1]) : undefined,
+    baseUrl: `http://127.0.0.1:${ports.gateway}`,
     exited,
     startedPids: (name) =>
       lines.map((line) => new RegExp(`^launcher\\| ${name} started \\(pid (\\d+)\\)$`).exec(line)).filter((m) => m !== null).map((m) => Number(m[1])),
@@ -163,38 +192,8 @@ export async function startLauncher(options: LaunchOptions = {}): Promise<Launch
         .slice(from)
         .filter((l) => l.text.startsWith('launcher| '))
         .map((l) => ({ text: l.text.slice('launcher| '.length), index: l.index })),
-    destroy: async () => {
-      for (const pid of descendants(child.pid!)) seen.add(pid);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      for (const pid of seen) if (alive(pid)) process.kill(pid, 'SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    destroy,
   };
-  // Remember what it started while it runs, so a cleanup finds orphans too.
-  const watch = setInterval(() => {
-    for (const pid of descendants(child.pid!)) seen.add(pid);
-  }, 500);
-  void exited.then(() => clearInterval(watch));
-
-  const failed = exited.then(({ code, signal }) => {
-    throw new Error(`the launcher exited (${signal ?? `code ${code}`}) before it was ready:\n${recent()}`);
-  });
-  const up = nextLine(/^launcher\| GoVault is up: \S+\s+(\{.*\})$/, 0, READY_WITHIN_MS);
-  try {
-    const { match } = await Promise.race([up, failed]);
-    launcher.ports = (JSON.parse(match[1]!) as { ports: Ports }).ports;
-  } catch (err) {
-    await launcher.destroy();
-    throw err;
-  }
-  failed.catch(() => undefined);
-  launcher.baseUrl = `http://127.0.0.1:${launcher.ports.gateway}`;
-  const database = lines.map((line) => /^postgres\s*\| .*"url":"postgres:\/\/[^@]+@[^:]+:(\d+)\//.exec(line)).find((m) => m);
-  launcher.databasePort = database ? Number(database[1]) : undefined;
-  return launcher;
 }
 
 /** Every process below `root` in the process tree (Linux /proc), children before grandchildren. */
@@ -228,12 +227,12 @@ export function alive(pid: number): boolean {
   return procStat(pid)?.state !== 'Z';
 }
 
-function procStat(pid: number): { state: string; ppid: number } | undefined {
+function procStat(pid: number): { state: string; ppid: number; startTime: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: state!, ppid: Number(ppid) };
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is field 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, ppid: Number(fields[1]), startTime: Number(fields[19]) };
   } catch {
     return undefined;
   }
