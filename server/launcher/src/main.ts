@@ -124,6 +124,7 @@ async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   log(`${signal}: stopping`);
+  for (const p of processes) p.holdRestarts();
   const byName = (n: string) => processes.filter((p) => p.name === n);
   await Promise.all(byName('gateway').map((p) => p.stop()));
   await Promise.all(processes.filter((p) => !['gateway', 'postgres'].includes(p.name)).map((p) => p.stop()));

@@ -16,6 +16,8 @@ export interface ProcessSpec {
 const MAX_BACKOFF_MS = 30_000;
 const FIRST_BACKOFF_MS = 500;
 const PROBE_EVERY_MS = 200;
+/** Makes a child stop when the launcher is gone; see the file. */
+const EXIT_WITH_LAUNCHER = new URL('./exit-with-launcher.ts', import.meta.url).href;
 
 /** An HTTP readiness probe: `url` answers 2xx within 2 s. */
 export const httpProbe = (url: string) => () =>
@@ -70,11 +72,15 @@ export class ManagedProcess {
   }
 
   start(): void {
-    const child = spawn(process.execPath, serviceNodeArgs(this.spec.name, this.spec.entry), {
+    // serviceNodeArgs ends with the entry; the watch on stdin loads (after tsx) just before it.
+    const args = serviceNodeArgs(this.spec.name, this.spec.entry);
+    const child = spawn(process.execPath, [...args.slice(0, -1), '--import', EXIT_WITH_LAUNCHER, this.spec.entry], {
       cwd: this.spec.cwd,
       env: this.spec.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin: a pipe the launcher never writes to; the child stops when it closes (the launcher died).
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin!.on('error', () => undefined);
     this.child = child;
     this.log(`${this.spec.name} started (pid ${child.pid})`);
     const run = { ready: false, exited: false };
@@ -83,6 +89,8 @@ export class ManagedProcess {
       run.ready = true;
       this.serving = true;
       this.failedStarts = 0;
+      // From here on an exit is a crash of a serving process (restarted at once), and the log says when that began.
+      this.log(`${this.spec.name} ready (pid ${child.pid})`);
       const listeners = this.readyListeners;
       this.readyListeners = [];
       for (const listener of listeners) listener();
@@ -127,10 +135,19 @@ export class ManagedProcess {
     this.restartTimer = setTimeout(() => this.start(), delay);
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /**
+   * Never start it again. The launcher calls this on every child as soon as it begins to stop:
+   * Ctrl-C reaches the whole process group, and a child that exits on it must not be
+   * restarted while the launcher is still waiting for the gateway to finish its requests.
+   */
+  holdRestarts(): void {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.holdRestarts();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
