@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Usage: node .ci/summarize.mjs <logfile> [--test-status N]
+// Usage: node .ci/summarize.mjs <logfile> [--test-status N] [<logfile> [--test-status N]]...
 //
-// Sums the end-of-run summaries that ava 7 prints for every workspace in a
-// `npm test` log and prints, as the very last line, exactly:
+// Sums the end-of-run summaries that ava 7 prints for every workspace in one or more
+// test logs (CI: `npm test`, then `npm run test:embedded`; each --test-status belongs to
+// the log before it), prints one line per log when there are several, and prints, as the
+// very last line, the total over all logs, exactly:
 //
 //   tests: N passed, M failed, K skipped
 //
@@ -18,39 +20,32 @@
 //   skipped = "N test(s) skipped". Todo tests and known failures are reported on
 //             separate "note:" lines but do not change the counts.
 //
-// Exit status: 0 only if something passed, nothing failed and nothing was skipped
-// (CI runs the real-service suites, which may not skip), and --test-status (the exit
-// status of the test command, when given) is 0.
+// Exit status: 0 only if, in every log, something passed, nothing failed and nothing
+// was skipped (CI runs the real-service suites, which may not skip), and every
+// --test-status (the exit status of the command that wrote the log) is 0.
 
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
-let logFile;
-let testStatus;
+const logs = []; // { file, status }
 for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--test-status') testStatus = Number(args[++i]);
-  else if (!logFile) logFile = args[i];
-  else {
-    console.error(`summarize: unexpected argument ${args[i]}`);
-    process.exit(2);
-  }
+  if (args[i] === '--test-status') {
+    const status = Number(args[++i]);
+    if (logs.length === 0 || logs.at(-1).status !== undefined || !Number.isInteger(status)) usage(`misplaced or bad --test-status ${args[i] ?? ''}`);
+    logs.at(-1).status = status;
+  } else if (args[i].startsWith('--')) usage(`unexpected argument ${args[i]}`);
+  else logs.push({ file: args[i], status: undefined });
 }
-if (!logFile) {
-  console.error('usage: summarize.mjs <logfile> [--test-status N]');
-  process.exit(2);
-}
+if (logs.length === 0) usage();
 
-let text;
-try {
-  text = readFileSync(logFile, 'utf8');
-} catch (error) {
-  console.error(`summarize: cannot read ${logFile}: ${error.message}`);
-  text = '';
+function usage(problem) {
+  if (problem) console.error(`summarize: ${problem}`);
+  console.error('usage: summarize.mjs <logfile> [--test-status N] [<logfile> [--test-status N]]...');
+  process.exit(2);
 }
 
 // eslint-disable-next-line no-control-regex
 const ansi = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
-const lines = text.replace(ansi, '').split(/\r?\n/);
 
 // Summary lines, anchored to the whole line (ava indents them by two spaces; the
 // watch-mode variant "N passed" has no "tests").
@@ -78,77 +73,97 @@ const FILE_ERROR = [
   /^\s*✘ Error in shared worker/,
 ];
 
-const total = { passed: 0, failed: 0, skipped: 0, todo: 0, known: 0, fileErrors: 0, runs: 0 };
-const skippedTitles = [];
-const todoTitles = [];
-const fileErrorLines = [];
+/** The counts of one log, and the titles and lines behind them. */
+function summarize(text) {
+  const total = { passed: 0, failed: 0, skipped: 0, todo: 0, known: 0, fileErrors: 0, runs: 0 };
+  const skippedTitles = [];
+  const todoTitles = [];
+  const fileErrorLines = [];
 
-let run = newRun();
-function newRun() {
-  return { summary: {}, inSummary: false, ticks: 0, fileErrors: 0 };
-}
-function finishRun() {
-  const s = run.summary;
-  const n = (key) => s[key] ?? 0;
-  if (run.inSummary || run.fileErrors > 0) {
-    const summaryFailures = n('failed') + n('hooksFailed') + n('uncaught') + n('unhandled') + n('timedOut');
-    const failures = summaryFailures > 0 ? summaryFailures : run.fileErrors;
-    const passed = s.passed !== undefined ? s.passed : failures > 0 ? run.ticks : 0;
-    total.passed += passed;
-    total.failed += failures;
-    total.skipped += n('skipped');
-    total.todo += n('todo');
-    total.known += n('known');
-    total.fileErrors += run.fileErrors;
-    total.runs += 1;
+  let run = newRun();
+  function newRun() {
+    return { summary: {}, inSummary: false, ticks: 0, fileErrors: 0 };
   }
-  run = newRun();
+  function finishRun() {
+    const s = run.summary;
+    const n = (key) => s[key] ?? 0;
+    if (run.inSummary || run.fileErrors > 0) {
+      const summaryFailures = n('failed') + n('hooksFailed') + n('uncaught') + n('unhandled') + n('timedOut');
+      const failures = summaryFailures > 0 ? summaryFailures : run.fileErrors;
+      const passed = s.passed !== undefined ? s.passed : failures > 0 ? run.ticks : 0;
+      total.passed += passed;
+      total.failed += failures;
+      total.skipped += n('skipped');
+      total.todo += n('todo');
+      total.known += n('known');
+      total.fileErrors += run.fileErrors;
+      total.runs += 1;
+    }
+    run = newRun();
+  }
+
+  for (const line of text.replace(ansi, '').split(/\r?\n/)) {
+    const hit = SUMMARY.find(([, re]) => re.test(line));
+    if (hit) {
+      const [key, re] = hit;
+      run.summary[key] = (run.summary[key] ?? 0) + Number(re.exec(line)[1]);
+      run.inSummary = true;
+      continue;
+    }
+    // A run ends after its summary block, or where npm starts the next workspace's script
+    // ("> @govault/auth@0.1.0 test"), which also separates runs that printed no summary.
+    if ((run.inSummary && line.trim() !== '') || line.startsWith('> ')) finishRun();
+    if (TICK.test(line)) run.ticks += 1;
+    let m;
+    if ((m = SKIP.exec(line))) skippedTitles.push(m[1].trim());
+    if ((m = TODO.exec(line))) todoTitles.push(m[1].trim());
+    if (FILE_ERROR.some((re) => re.test(line))) {
+      run.fileErrors += 1;
+      fileErrorLines.push(line.trim());
+    }
+  }
+  finishRun();
+  return { total, skippedTitles, todoTitles, fileErrorLines };
 }
 
-for (const line of lines) {
-  const hit = SUMMARY.find(([, re]) => re.test(line));
-  if (hit) {
-    const [key, re] = hit;
-    run.summary[key] = (run.summary[key] ?? 0) + Number(re.exec(line)[1]);
-    run.inSummary = true;
-    continue;
-  }
-  // A run ends after its summary block, or where npm starts the next workspace's script
-  // ("> @govault/auth@0.1.0 test"), which also separates runs that printed no summary.
-  if ((run.inSummary && line.trim() !== '') || line.startsWith('> ')) finishRun();
-  if (TICK.test(line)) run.ticks += 1;
-  let m;
-  if ((m = SKIP.exec(line))) skippedTitles.push(m[1].trim());
-  if ((m = TODO.exec(line))) todoTitles.push(m[1].trim());
-  if (FILE_ERROR.some((re) => re.test(line))) {
-    run.fileErrors += 1;
-    fileErrorLines.push(line.trim());
-  }
-}
-finishRun();
-
+const counts = (t) => `${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`;
+const grand = { passed: 0, failed: 0, skipped: 0, runs: 0 };
 const problems = [];
-if (fileErrorLines.length > 0) {
-  console.log(`file-level errors (${fileErrorLines.length}):`);
-  for (const line of fileErrorLines) console.log(`  ${line}`);
+for (const log of logs) {
+  // With several logs every message names its log; with one, the output is as it always was.
+  const label = logs.length > 1 ? `${log.file}: ` : '';
+  let text = '';
+  try {
+    text = readFileSync(log.file, 'utf8');
+  } catch (error) {
+    console.error(`summarize: cannot read ${log.file}: ${error.message}`);
+  }
+  const { total, skippedTitles, todoTitles, fileErrorLines } = summarize(text);
+  if (fileErrorLines.length > 0) {
+    console.log(`${label}file-level errors (${fileErrorLines.length}):`);
+    for (const line of fileErrorLines) console.log(`  ${line}`);
+  }
+  if (total.known > 0) console.log(`${label}note: ${total.known} known failure(s) (test.failing) counted neither as passed nor failed`);
+  if (total.todo > 0) {
+    console.log(`${label}note: ${total.todo} todo test(s):`);
+    for (const title of todoTitles) console.log(`  - ${title}`);
+  }
+  if (total.skipped > 0) {
+    problems.push(`${label}${total.skipped} test(s) skipped; suites may not skip in CI`);
+    console.log(`${label}skipped tests (not allowed in CI):`);
+    for (const title of skippedTitles) console.log(`  - ${title}`);
+  }
+  if (total.failed > 0) problems.push(`${label}${total.failed} failure(s)`);
+  // Per log: a second pass that ran nothing must not hide behind the first one's tests.
+  if (total.passed + total.failed === 0) problems.push(`${label}no tests ran (CI must not pass on nothing)`);
+  if (log.status !== undefined && log.status !== 0) {
+    problems.push(`${label}the test command exited with status ${log.status}`);
+    if (total.failed === 0) problems.push(`${label}(no failure was parsed from the log: see the log for the cause, e.g. a type error or a crashed runner)`);
+  }
+  if (logs.length > 1) console.log(`${label}${counts(total)} (${total.runs} ava runs)`);
+  for (const key of Object.keys(grand)) grand[key] += total[key];
 }
-if (total.known > 0) console.log(`note: ${total.known} known failure(s) (test.failing) counted neither as passed nor failed`);
-if (total.todo > 0) {
-  console.log(`note: ${total.todo} todo test(s):`);
-  for (const title of todoTitles) console.log(`  - ${title}`);
-}
-if (total.skipped > 0) {
-  problems.push(`${total.skipped} test(s) skipped; suites may not skip in CI`);
-  console.log(`skipped tests (not allowed in CI):`);
-  for (const title of skippedTitles) console.log(`  - ${title}`);
-}
-if (total.failed > 0) problems.push(`${total.failed} failure(s)`);
-if (total.passed + total.failed === 0) problems.push('no tests ran (CI must not pass on nothing)');
-if (testStatus !== undefined && testStatus !== 0) {
-  problems.push(`the test command exited with status ${testStatus}`);
-  if (total.failed === 0) problems.push('(no failure was parsed from the log: see the log for the cause, e.g. a type error or a crashed runner)');
-}
-console.log(`ava runs summarised: ${total.runs}`);
+console.log(`ava runs summarised: ${grand.runs}`);
 for (const problem of problems) console.log(`FAIL: ${problem}`);
-console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+console.log(`tests: ${counts(grand)}`);
 process.exit(problems.length > 0 ? 1 : 0);

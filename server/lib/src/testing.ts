@@ -12,8 +12,31 @@ import { createS3Client } from './s3.ts';
  * Test infrastructure. With `<SERVICE>_DATABASE_URL` set the suites run against that real
  * PostgreSQL; without it against an embedded one. With GOVAULT_REQUIRE_REAL_SERVICES=1 (CI)
  * a missing variable fails the suite instead of falling back.
+ *
+ * GOVAULT_TEST_MODE=embedded (CI's second pass, `npm run test:embedded`) asks for embedded
+ * mode on purpose, as `npm start` runs by default: PGlite and local disk even where real
+ * services are required (Redis stays required). A database or S3 variable still set is
+ * then an error, since a test or a child process that reads it would leave embedded mode.
  */
 export const requireRealServices = process.env.GOVAULT_REQUIRE_REAL_SERVICES === '1';
+
+export const embeddedMode = process.env.GOVAULT_TEST_MODE === 'embedded';
+
+const REAL_SERVICE_VARIABLES = [
+  'AUTH_DATABASE_URL',
+  'UPLOAD_DATABASE_URL',
+  'FILES_DATABASE_URL',
+  'S3_ENDPOINT',
+  'S3_PUBLIC_ENDPOINT',
+  'S3_BUCKET',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+];
+
+function assertNoRealServices(): void {
+  const set = REAL_SERVICE_VARIABLES.filter((name) => process.env[name]);
+  if (set.length > 0) throw new Error(`GOVAULT_TEST_MODE=embedded but ${set.join(', ')} set: unset them for the embedded pass`);
+}
 
 export interface TestDatabase {
   url: string;
@@ -33,12 +56,20 @@ export async function testDatabase(service: Service): Promise<TestDatabase> {
  * per service, as `npm start` runs them), since each instance costs seconds and memory.
  */
 export async function testDatabases<S extends Service>(services: S[]): Promise<Record<S, TestDatabase>> {
+  if (embeddedMode) {
+    assertNoRealServices();
+    return embeddedDatabases(services);
+  }
   const urls = services.map((service) => [service, process.env[`${service.toUpperCase()}_DATABASE_URL`]] as const);
   const missing = urls.filter(([, url]) => !url).map(([service]) => `${service.toUpperCase()}_DATABASE_URL`);
   if (missing.length === 0) {
     return Object.fromEntries(urls.map(([service, url]) => [service, { url: url!, kind: 'real', stop: async () => undefined }])) as Record<S, TestDatabase>;
   }
   if (requireRealServices) throw new Error(`${missing.join(', ')} must be set when GOVAULT_REQUIRE_REAL_SERVICES=1`);
+  return embeddedDatabases(services);
+}
+
+async function embeddedDatabases<S extends Service>(services: S[]): Promise<Record<S, TestDatabase>> {
   const embedded: EmbeddedPostgres = await startEmbeddedPostgres();
   let running = services.length;
   const stop = async () => {
@@ -55,8 +86,12 @@ export interface TestS3 {
   env: Record<string, string>;
 }
 
-/** The real S3 server of the run, or undefined (an error when real services are required). */
+/** The real S3 server of the run, or undefined (local disk; an error when real services are required outside embedded mode). */
 export function testS3(): TestS3 | undefined {
+  if (embeddedMode) {
+    assertNoRealServices();
+    return undefined;
+  }
   const { S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = process.env;
   if (S3_ENDPOINT && S3_BUCKET && S3_ACCESS_KEY_ID && S3_SECRET_ACCESS_KEY) {
     const region = process.env.S3_REGION ?? 'us-east-1';
