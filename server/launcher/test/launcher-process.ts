@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Variables that put a launcher on real PostgreSQL and S3; removed for an embedded launcher. */
+// ci: picks its own database: the launcher runs embedded here, whatever the environment says.
 const REAL_VARIABLES = ['AUTH_DATABASE_URL', 'UPLOAD_DATABASE_URL', 'FILES_DATABASE_URL', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_ENDPOINT'];
 /** A start may wait for other engineers' tests on a 2-core machine: generous, but bounded. */
 const READY_WITHIN_MS = 240_000;

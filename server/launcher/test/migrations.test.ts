@@ -6,6 +6,9 @@ import pg from 'pg';
 import { eventually, login, ownedFiles, registerAndLogin, ROOT, startLauncher, uploadThroughGateway, type Launcher } from './launcher-process.ts';
 
 /**
+ * (ci: picks its own database: real PostgreSQL. The embedded database is one launcher's
+ * alone and runs one transaction at a time, so migrations cannot race there.)
+ *
  * Several instances of every service starting at once against one fresh database set: two
  * launchers on different ports and data folders, sharing real PostgreSQL (as two hosts of
  * one deployment would). Each service migrates its database before it listens.
