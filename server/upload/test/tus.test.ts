@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { existsSync, mkdtempSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -514,7 +513,14 @@ test.serial('an upload that finishes while the files service is down is register
   const fileId = head.headers.get('GoVault-File-Id');
   t.truthy(fileId);
   t.like(await fileRow(fileId!), { owner_id: userId, name: 'report.pdf' });
-  t.is((revived.address() as AddressInfo).port, stack.filesPort);
+  // What the owner sees: the file in their list, once, and every later HEAD naming the same file.
+  const asOwner = { 'x-internal-token': gateway.issue('files', { userId }), 'x-user-id': userId };
+  const listing = (await (await fetch(`http://127.0.0.1:${stack.filesPort}/api/files?view=owned`, { headers: asOwner })).json()) as {
+    items: Array<{ id: string; name: string; size: number }>;
+  };
+  t.deepEqual(listing.items.map(({ id, name, size }) => ({ id, name, size })), [{ id: fileId!, name: 'report.pdf', size: 1000 }]);
+  const again = await fetch(done.url, { method: 'HEAD', headers: { ...asUser(userId), 'Tus-Resumable': '1.0.0' } });
+  t.is(again.headers.get('GoVault-File-Id'), fileId, 'a second HEAD names the same file');
 });
 
 if (realS3) {
