@@ -116,7 +116,12 @@ for (const mode of availableModes()) {
       });
       u.start();
     });
-    t.truthy(upload);
+    // What Alice herself sees, so that what Mallory does not see below is a refusal, not an empty system.
+    const own = await fetch(upload, { method: 'HEAD', headers: { ...alice.auth, 'Tus-Resumable': '1.0.0' } });
+    t.is(own.status, 200);
+    t.is(own.headers.get('upload-offset'), String('alice private notes'.length), 'Alice sees her whole upload');
+    const aliceFiles = await getJson<{ items: FileItem[] }>(`${system.baseUrl}/api/files?view=owned`, alice.auth);
+    t.deepEqual(aliceFiles.body.items.map((item) => [item.name, item.size, item.ownerId]), [['alice.txt', 19, alice.id]], 'Alice sees her file');
 
     for (const [service, path] of [
       ['auth', '/api/auth/me'],

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
 import { InternalTokenIssuer, createS3Client, parseConfig, s3EnvSchema, s3Settings } from '@govault/lib';
+import { eventually } from '@govault/lib/testing';
 import { getJson, registerAndLogin, type TestUser } from './client.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { availableModes } from './system.ts';
@@ -55,6 +57,66 @@ async function patchesServed(instanceUrl: string): Promise<number> {
     .split('\n')
     .filter((line) => line.startsWith('http_requests_total{') && line.includes('method="PATCH"'))
     .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+/** Requests an upload instance counted as having waited for another one's lock, from its /metrics. */
+async function lockWaits(instanceUrl: string): Promise<number> {
+  const text = await (await fetch(`${instanceUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('govault_tus_lock_waits_total'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+interface TrickledAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Bytes of the body written before the answer came. */
+  sent: number;
+  /** The body had not ended when the answer came: the server cut the request short. */
+  bodyOpen: boolean;
+}
+
+/**
+ * A PATCH at offset 0 whose body ("a" bytes) comes quickly for its first 8.5 MiB (so that
+ * an S3 store holds a part of it), then 8 KiB every 50 ms, until the server answers, stop()
+ * is called, or the body would reach the upload's length: a client on a slow link, with
+ * no end the server could wait for.
+ */
+function trickledPatch(base: string, path: string, headers: Record<string, string>, length: number) {
+  let sent = 0;
+  let answered = false;
+  let stopped = false;
+  const req = request(`${base}${path}`, {
+    method: 'PATCH',
+    headers: { ...headers, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+  });
+  const answer = new Promise<TrickledAnswer>((resolve, reject) => {
+    req.once('response', (res) => {
+      answered = true;
+      res.resume();
+      resolve({ status: res.statusCode!, headers: res.headers, sent, bodyOpen: !req.writableEnded });
+    });
+    // Once the answer is in, the server may close the socket under the rest of the body.
+    req.on('error', (err) => (answered ? undefined : reject(err)));
+  });
+  const fast = 8 * MiB + 512 * 1024;
+  const write = () => {
+    if (answered || stopped || req.destroyed) return;
+    const size = sent < fast ? 64 * 1024 : 8 * 1024;
+    if (sent + size >= length) return void req.end();
+    sent += size;
+    const more = req.write(Buffer.alloc(size, 'a'));
+    if (sent < fast) more ? setImmediate(write) : req.once('drain', write);
+    else setTimeout(write, 50);
+  };
+  write();
+  return {
+    answer,
+    answered: () => answered,
+    stop: () => {
+      stopped = true;
+      req.destroy();
+    },
+  };
 }
 
 async function download(cluster: Cluster, user: TestUser, fileId: string): Promise<Buffer> {
@@ -144,7 +206,7 @@ for (const mode of availableModes()) {
     }
   });
 
-  test.serial(`${mode}: two upload instances share uploads: alternating chunks complete, concurrent PATCHes never interleave`, async (t) => {
+  test.serial(`${mode}: two upload instances share uploads: alternating chunks complete; a PATCH overlapping one on the other instance waits for it, then gets 409`, async (t) => {
     const cluster = await startCluster(mode, { uploadInstances: 2 });
     t.teardown(() => cluster.stop());
     const user = await registerAndLogin(cluster.baseUrl);
@@ -187,31 +249,40 @@ for (const mode of availableModes()) {
     t.true(after.every((count, i) => count > before[i]!), `both instances took PATCHes of one upload (${before} -> ${after})`);
     t.is(sha256(await download(cluster, user, viaGateway.fileId!)), sha256(spread));
 
-    // Two slow PATCHes at offset 0 with different bytes, at once: on two instances when the
-    // database can lock across them (real PostgreSQL), on one when it cannot (embedded PGlite,
-    // where `npm start` runs a single upload instance).
-    const second = mode === 'real' ? two : one;
-    const length = 2 * MiB;
-    const racePath = await create(length, 'race.bin');
-    const slowBody = (letter: string) =>
-      new ReadableStream<Uint8Array>({
-        async start(controller) {
-          for (let i = 0; i < 16; i++) {
-            controller.enqueue(new Uint8Array(Buffer.alloc(64 * 1024, letter)));
-            await sleep(15);
-          }
-          controller.close();
-        },
-      });
-    const statuses = (await Promise.all([patch(one.url, racePath, 0, slowBody('a')), patch(second.url, racePath, 0, slowBody('b'))])).map((r) => r.status);
-    t.true(statuses.includes(204), `one PATCH wins (${statuses})`);
-    const head = await fetch(`${one.url}${racePath}`, { method: 'HEAD', headers: asUser() });
-    const offset = Number(head.headers.get('upload-offset'));
-    const rest = await patch(two.url, racePath, offset, Buffer.alloc(length - offset, 'c'));
+    // Two PATCHes on one upload at once, on two instances. A trickles its body to instance
+    // one and never ends it by itself; once instance one lists the bytes A sent so far, B
+    // (offset 0) goes to instance two. B must wait for the lock, which makes instance one
+    // cut A short (tus's lock drain), and then find the offset moved: 409.
+    const raceLength = 12 * MiB;
+    const racePath = await create(raceLength, 'race.bin');
+    const order: string[] = [];
+    const slow = trickledPatch(one.url, racePath, asUser(), raceLength);
+    t.teardown(() => slow.stop());
+    const patchA = slow.answer.then((answer) => (order.push('A answered'), answer));
+    const inProgress = await eventually(async () => {
+      const listing = await getJson<{ items: Array<{ id: string; offset: number }> }>(`${one.url}/api/uploads?state=incomplete`, asUser());
+      return !slow.answered() && (listing.body.items.find((item) => racePath.endsWith(`/${item.id}`))?.offset ?? 0) > 0;
+    }, 30_000);
+    t.true(inProgress, 'instance one lists bytes of PATCH A while A is still sending');
+    const waitsBefore = await lockWaits(two.url);
+    order.push('B sent');
+    const patchB = patch(two.url, racePath, 0, Buffer.alloc(64 * 1024, 'b')).then((answer) => (order.push('B answered'), answer));
+    const [a, b] = await Promise.all([patchA, patchB]);
+    t.deepEqual(order, ['B sent', 'A answered', 'B answered'], 'B waited for A to let go of the upload');
+    t.true(a.bodyOpen, 'A was cut short while its body was still coming: instance one let go because B asked');
+    t.is(a.status, 204, 'A keeps what it sent before it was cut');
+    const offsetA = Number(a.headers['upload-offset']);
+    t.true(offsetA > 0 && offsetA <= a.sent, `A's offset ${offsetA} is within the ${a.sent} bytes it sent`);
+    t.is(b.status, 409, 'B, for offset 0, finds the upload moved on');
+    t.is(b.headers.get('upload-offset'), String(offsetA), 'and is told where it stands');
+    t.is((await lockWaits(two.url)) - waitsBefore, 1, 'instance two counted one lock wait');
+
+    const head = await fetch(`${two.url}${racePath}`, { method: 'HEAD', headers: asUser() });
+    t.is(head.headers.get('upload-offset'), String(offsetA), "instance two's HEAD gives the offset instance one answered A with");
+    const rest = await patch(two.url, racePath, offsetA, Buffer.alloc(raceLength - offsetA, 'c'));
     t.is(rest.status, 204);
-    const stored = (await download(cluster, user, rest.headers.get('govault-file-id')!)).toString();
-    t.regex(stored.slice(0, offset), /^(a+|b+)$/, `the first ${offset} bytes come from one PATCH only`);
-    t.is(stored.length, length);
+    const stored = await download(cluster, user, rest.headers.get('govault-file-id')!);
+    t.true(stored.equals(Buffer.concat([Buffer.alloc(offsetA, 'a'), Buffer.alloc(raceLength - offsetA, 'c')])), "exactly A's bytes, then the rest: none of B's");
   });
 
   test.serial(`${mode}: uploads that finish while the files service is down appear exactly once after it returns`, async (t) => {

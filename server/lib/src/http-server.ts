@@ -37,9 +37,12 @@ export async function listen(app: Koa, host: string, port: number, options: List
   };
 }
 
+/** After the in-flight grace: how long the cleanups may still take before the process exits regardless. */
+const CLEANUP_GRACE_MS = 5_000;
+
 /**
  * SIGTERM/SIGINT: stop accepting, give in-flight requests `graceMs` to finish, run the
- * cleanups (close pools) and exit.
+ * cleanups (close pools) and exit; exit regardless `CLEANUP_GRACE_MS` after the grace.
  */
 export function onShutdown(
   logger: Logger,
@@ -55,6 +58,12 @@ export function onShutdown(
     const forced = setTimeout(() => {
       logger.warn('in-flight requests did not finish in time; closing them');
       running.server.closeAllConnections();
+      // A cleanup that waits for something that never comes (a pool whose database is
+      // gone) must not keep the process: it exits after a last grace, and says so.
+      setTimeout(() => {
+        logger.error('shutdown did not finish; exiting anyway');
+        process.exit(1);
+      }, CLEANUP_GRACE_MS).unref();
     }, graceMs);
     forced.unref();
     await running.close();

@@ -1,13 +1,16 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import pg from 'pg';
-import { createLogger } from '@govault/lib';
+import { createLogger, migrate } from '@govault/lib';
 import { testDatabase, type TestDatabase } from '@govault/lib/testing';
 import { createTusLocker, type TusLocker } from '../src/tus/pg-locker.ts';
 
 /**
- * The tus locker on the run's database: PostgreSQL advisory locks between two lockers (as
- * two upload instances hold them), or, on embedded PGlite where advisory locks exclude
- * nothing, the in-process fallback.
+ * The tus locker on the run's database, between lockers as separate upload instances hold
+ * them: PostgreSQL advisory locks, or, on embedded PGlite where advisory locks exclude
+ * nothing, leased rows.
  */
 const logger = createLogger('test', 'silent');
 let database: TestDatabase;
@@ -16,6 +19,7 @@ let waits: number[] = [];
 
 test.before(async () => {
   database = await testDatabase('upload');
+  await migrate({ url: database.url, schema: 'upload', migrationsDir: fileURLToPath(new URL('../../../migrations/upload', import.meta.url)) }, logger);
 });
 test.after.always(async () => {
   for (const locker of lockers) await locker.close();
@@ -30,33 +34,48 @@ async function newLocker(): Promise<TusLocker> {
 
 const never = new AbortController().signal;
 
-test.serial('the locker fits the database: advisory on PostgreSQL, per process on PGlite', async (t) => {
+/** Another upload process, holding the lock of `id` until it is killed (see lock-holder.ts). */
+async function lockHolderProcess(id: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./lock-holder.ts', import.meta.url)), database.url, id], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const line = await Promise.race([lines.next(), exited.then(() => ({ done: true, value: undefined }))]);
+    if (line.done) throw new Error('the lock holder exited');
+    return line.value as string;
+  };
+  if ((await next()) !== 'locked') throw new Error('the lock holder did not take the lock');
+  return { next, exited, kill: () => child.kill('SIGKILL') };
+}
+
+test.serial('the locker fits the database: advisory on PostgreSQL, leased rows on PGlite', async (t) => {
   const locker = await newLocker();
-  t.is(locker.kind, database.kind === 'real' ? 'postgres-advisory' : 'memory');
+  t.is(locker.kind, database.kind === 'real' ? 'postgres-advisory' : 'lease');
 });
 
 test.serial('a second request for a held upload asks the holder to let go, then gets the lock', async (t) => {
   waits = [];
-  const [a, b] = database.kind === 'real' ? [await newLocker(), await newLocker()] : [await newLocker(), undefined];
-  const second = b ?? a;
-  const id = `upload-${Date.now()}`;
+  const [a, b] = [await newLocker(), await newLocker()];
+  const id = `upload-${randomUUID()}`;
   const held = a.locker.newLock(id);
   const events: string[] = [];
   await held.lock(never, async () => {
     events.push('release requested');
     await held.unlock();
   });
-  const next = second.locker.newLock(id);
+  const next = b.locker.newLock(id);
   await next.lock(never, () => undefined);
   events.push('second acquired');
   t.deepEqual(events, ['release requested', 'second acquired'], 'never both at once');
   await next.unlock();
-  if (b) t.is(waits.length, 1, 'the wait is counted');
+  t.is(waits.length, 1, 'the wait is counted');
 });
 
 test.serial('two lockers never hold one upload at once', async (t) => {
-  const [a, b] = database.kind === 'real' ? [await newLocker(), await newLocker()] : [lockers[0]!, lockers[0]!];
-  const id = `busy-${Date.now()}`;
+  const [a, b] = [await newLocker(), await newLocker()];
+  const id = `busy-${randomUUID()}`;
   let inside = 0;
   let overlap = false;
   const work = async (locker: TusLocker) => {
@@ -74,24 +93,23 @@ test.serial('two lockers never hold one upload at once', async (t) => {
   t.false(overlap);
 });
 
-// On PGlite the fallback's locks live in the process, and die with it: nothing to test there.
-const realDatabase = Boolean(process.env.UPLOAD_DATABASE_URL);
-if (realDatabase) test.serial('a lock whose holder died is free again', async (t) => {
-  const b = await newLocker();
-  const id = `stale-${Date.now()}`;
-  // A crashed instance: a session holding the advisory lock, then gone.
-  const crashed = new pg.Client({ connectionString: database.url });
-  await crashed.connect();
-  const { createHash } = await import('node:crypto');
-  const key = createHash('sha256').update(`govault-tus:${id}`).digest().readBigInt64BE(0).toString();
-  await crashed.query('SELECT pg_advisory_lock($1)', [key]);
-  const pid = (await crashed.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-  const killer = new pg.Pool({ connectionString: database.url, max: 1 });
-  crashed.on('error', () => undefined);
-  setTimeout(() => void killer.query('SELECT pg_terminate_backend($1)', [pid]), 300);
-  const lock = b.locker.newLock(id);
-  await lock.lock(never, () => undefined);
-  t.pass('acquired after the holder died');
+test.serial('a lock whose holder died is free again', async (t) => {
+  const id = `stale-${randomUUID()}`;
+  const holder = await lockHolderProcess(id);
+  t.teardown(() => holder.kill());
+  const lock = (await newLocker()).locker.newLock(id);
+  t.teardown(() => lock.unlock());
+  let acquired = false;
+  const acquiring = lock.lock(never, () => undefined).then(() => void (acquired = true));
+  acquiring.catch(() => undefined); // awaited below
+  // The holder hears the waiter ask twice: the waiter is still waiting, not done.
+  for (const _ of [1, 2]) {
+    const first = await Promise.race([holder.next(), acquiring.then(() => 'acquired')]);
+    t.is(first, 'release requested', 'the waiter asks the holder to let go instead of taking the lock');
+  }
+  t.false(acquired, 'no lock while the holder lives');
+  holder.kill();
+  await holder.exited;
+  await t.notThrowsAsync(acquiring, 'the lock once the holder died, before the waiter gives up (423)');
   await lock.unlock();
-  await killer.end();
 });

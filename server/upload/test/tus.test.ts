@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { existsSync, mkdtempSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -114,6 +113,22 @@ function upload(stack: Stack, userId: string, data: Buffer, options: Partial<tus
 
 const uploadIdOf = (url: string) => url.split('/').pop()!;
 
+/**
+ * What a client gets from HEAD and PATCH on an upload it terminated. The termination
+ * extension leaves "404 Not Found or 410 Gone" to the server; this one keeps track of
+ * terminated uploads and answers 410 to both, from the moment the DELETE has answered.
+ */
+async function afterTermination(url: string, userId: string, offset: number): Promise<[number, number]> {
+  const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+  const head = await fetch(url, { method: 'HEAD', headers: tusUser });
+  const patch = await fetch(url, {
+    method: 'PATCH',
+    headers: { ...tusUser, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
+    body: 'x',
+  });
+  return [head.status, patch.status];
+}
+
 async function sessionRow(uploadId: string) {
   const { rows } = await uploadSql.query('SELECT * FROM upload.upload_sessions WHERE id = $1', [uploadId]);
   return rows[0] as { owner_id: string; filename: string; size: string; upload_offset: string; state: string; file_id: string | null; storage_key: string };
@@ -220,10 +235,8 @@ for (const mode of modes) {
 
     const terminated = await fetch(location, { method: 'DELETE', headers: { ...asUser(owner), 'Tus-Resumable': '1.0.0' } });
     t.is(terminated.status, 204);
-    // Termination is recorded right after the answer (tus emits it once the 204 is built).
-    t.true(await eventually(async () => (await sessionRow(uploadIdOf(location))).state === 'terminated'));
-    const gone = await fetch(location, { method: 'HEAD', headers: { ...asUser(owner), 'Tus-Resumable': '1.0.0' } });
-    t.true([404, 410].includes(gone.status), `HEAD after termination: ${gone.status}`);
+    t.deepEqual(await afterTermination(location, owner, 0), [410, 410], 'HEAD and PATCH right after the DELETE: 410 Gone');
+    t.is((await sessionRow(uploadIdOf(location))).state, 'terminated');
   });
 
   test.serial(`${mode}: terminating a completed upload forgets it and keeps its file's bytes; an incomplete one loses its bytes`, async (t) => {
@@ -235,9 +248,8 @@ for (const mode of modes) {
     t.truthy(done.fileId);
     const terminated = await fetch(done.url, { method: 'DELETE', headers: tusUser });
     t.is(terminated.status, 204);
-    t.true(await eventually(async () => (await sessionRow(uploadIdOf(done.url))).state === 'terminated'));
-    const head = await fetch(done.url, { method: 'HEAD', headers: tusUser });
-    t.true([404, 410].includes(head.status), `HEAD after termination: ${head.status}`);
+    // A PATCH at the final offset of a completed upload is answered 204; once terminated, 410.
+    t.deepEqual(await afterTermination(done.url, userId, data.length), [410, 410], 'HEAD and PATCH after terminating the completed upload');
     t.is(sha256(await stack.readObject(uploadIdOf(done.url))), sha256(data), "the file's object is intact");
     t.like(await fileRow(done.fileId!), { owner_id: userId });
     t.is((await fetch(done.url, { method: 'DELETE', headers: tusUser })).status, 410, 'a second DELETE: gone');
@@ -251,6 +263,7 @@ for (const mode of modes) {
     });
     t.is(patch.status, 204);
     t.is((await fetch(location, { method: 'DELETE', headers: tusUser })).status, 204);
+    t.deepEqual(await afterTermination(location, userId, 5 * MiB + 10), [410, 410], 'HEAD and PATCH after terminating the incomplete upload');
     const id = uploadIdOf(location);
     if (stack.s3) t.false(await multipartInFlight(stack, id), 'the multipart upload of the incomplete upload was aborted');
     else t.false(existsSync(join(stack.storageDir!, id)), 'the partial file was removed');
@@ -270,7 +283,7 @@ for (const mode of modes) {
     const { rows } = await filesSql.query('SELECT id FROM files.files WHERE upload_id = $1', [files.id]);
     t.is(rows.length, 1, 'the finished upload became its file');
     t.is(sha256(await stack.readObject(files.id)), sha256(data));
-    t.true(await eventually(async () => (await sessionRow(files.id)).state === 'terminated'));
+    t.is((await sessionRow(files.id)).state, 'terminated');
     t.is((await sessionRow(files.id)).file_id, rows[0].id);
     t.is((await fetch(files.url, { method: 'HEAD', headers: tusUser })).status, 410);
   });
@@ -298,7 +311,7 @@ for (const mode of modes) {
       }
       if (remove.status === 204) {
         const head = await fetch(location, { method: 'HEAD', headers: tusUser });
-        t.true([404, 410].includes(head.status), `round ${round}: the terminated upload is forgotten (${head.status})`);
+        t.is(head.status, 410, `round ${round}: the terminated upload is gone`);
       }
     }
   });
@@ -500,7 +513,14 @@ test.serial('an upload that finishes while the files service is down is register
   const fileId = head.headers.get('GoVault-File-Id');
   t.truthy(fileId);
   t.like(await fileRow(fileId!), { owner_id: userId, name: 'report.pdf' });
-  t.is((revived.address() as AddressInfo).port, stack.filesPort);
+  // What the owner sees: the file in their list, once, and every later HEAD naming the same file.
+  const asOwner = { 'x-internal-token': gateway.issue('files', { userId }), 'x-user-id': userId };
+  const listing = (await (await fetch(`http://127.0.0.1:${stack.filesPort}/api/files?view=owned`, { headers: asOwner })).json()) as {
+    items: Array<{ id: string; name: string; size: number }>;
+  };
+  t.deepEqual(listing.items.map(({ id, name, size }) => ({ id, name, size })), [{ id: fileId!, name: 'report.pdf', size: 1000 }]);
+  const again = await fetch(done.url, { method: 'HEAD', headers: { ...asUser(userId), 'Tus-Resumable': '1.0.0' } });
+  t.is(again.headers.get('GoVault-File-Id'), fileId, 'a second HEAD names the same file');
 });
 
 if (realS3) {

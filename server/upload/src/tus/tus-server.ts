@@ -127,9 +127,7 @@ export function createTusServer(deps: {
   server.on(EVENTS.POST_RECEIVE, (_req, upload) => {
     uploads.recordProgress(upload.id, upload.offset).catch((err) => logger.warn({ err }, 'progress not recorded'));
   });
-  server.on(EVENTS.POST_TERMINATE, (_req, _res, id) => {
-    metrics.terminated.inc();
-    uploads.terminate(id).catch((err) => logger.warn({ err, uploadId: id }, 'termination not recorded'));
-  });
+  // The session is marked terminated by the Koa layer, before the 204 goes out (tus.routes.ts).
+  server.on(EVENTS.POST_TERMINATE, () => metrics.terminated.inc());
   return server;
 }

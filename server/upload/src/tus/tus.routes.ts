@@ -150,6 +150,12 @@ async function verifyChecksum(ctx: Context, deps: TusRouteDeps): Promise<Spooled
 /** Metrics, progress and file ids, once tus has answered. */
 async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, from: number | undefined): Promise<void> {
   const id = uploadIdOf(ctx) ?? locationId(answer.headers.location);
+  if (ctx.method === 'DELETE') {
+    // Recorded before the 204 goes out: every request after it is answered 410 Gone, none
+    // reaches a store that no longer has the upload (404) or a session still "completed".
+    if (id && answer.status === 204) await deps.uploads.terminate(id).catch((err) => deps.logger.warn({ err, uploadId: id }, 'termination not recorded'));
+    return;
+  }
   const offset = answer.headers['upload-offset'] === undefined ? undefined : Number(answer.headers['upload-offset']);
   if (from !== undefined) {
     // A client that went away mid-body gets no offset, but what reached the store was received all the same.
