@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Lock, Locker, RequestRelease } from '@tus/server';
+import { MemoryLocker, type Lock, type Locker, type RequestRelease } from '@tus/server';
 import pg from 'pg';
 import type { Logger } from '@govault/lib';
 
@@ -13,16 +13,6 @@ export interface LockObserver {
 /** "The Server SHOULD ... respond with 423 Locked" is tusd's answer to a busy upload; tus-js-client retries it. */
 export const uploadLocked = { status_code: 423, body: 'Upload is locked by another request, try again\n' };
 
-/** How a lock is held on one kind of database; WaitingLock retries and waits on top of it. */
-interface LockBackend<Held> {
-  /** The lock, if it was free; `requestRelease` is how others ask this holder to let go. */
-  tryAcquire(id: string, requestRelease: RequestRelease): Promise<Held | undefined>;
-  askToRelease(id: string): Promise<void>;
-  release(id: string, held: Held): Promise<void>;
-  readonly timeoutMs: number;
-  readonly observe: LockObserver;
-}
-
 /**
  * tus upload locks on PostgreSQL advisory locks, so that every upload instance on the
  * same database serializes requests to one upload (the model is Supabase Storage's
@@ -32,7 +22,7 @@ interface LockBackend<Held> {
  * (NOTIFY), as @tus/server's MemoryLocker does in one process; the holder's request then
  * stops reading its body after the drain timeout and releases.
  */
-export class PgAdvisoryLocker implements Locker, LockBackend<pg.PoolClient> {
+export class PgAdvisoryLocker implements Locker {
   private readonly holders = new Map<string, RequestRelease>();
   private listener: pg.Client | undefined;
   private closed = false;
@@ -49,7 +39,7 @@ export class PgAdvisoryLocker implements Locker, LockBackend<pg.PoolClient> {
   }
 
   newLock(id: string): Lock {
-    return new WaitingLock(id, this);
+    return new PgAdvisoryLock(id, this);
   }
 
   /** Starts listening for release requests from other instances. */
@@ -136,147 +126,34 @@ export class PgAdvisoryLocker implements Locker, LockBackend<pg.PoolClient> {
   }
 }
 
-/** A lease outlives a few missed renewals, and lapses well before a waiting request gives up (15 s). */
-const LEASE_SECONDS = 10;
-const RENEW_MS = 250;
-
-/**
- * tus upload locks as leased rows, for embedded PGlite: it runs every connection in one
- * session, where an advisory lock excludes nothing and a NOTIFY reaches no other
- * connection, yet several upload processes may share it (and the disk). A holder renews
- * its leases, and reads the release requests of waiting requests, every RENEW_MS; a holder
- * that died stops renewing, and its lock is free once the lease lapses.
- */
-export class LeaseLocker implements Locker, LockBackend<string> {
-  private readonly held = new Map<string, { token: string; requestRelease: RequestRelease }>();
-  private renewing: NodeJS.Timeout | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly logger: Logger,
-    private readonly observer: LockObserver,
-    private readonly acquireTimeoutMs = 15_000,
-    private readonly leaseSeconds = LEASE_SECONDS,
-  ) {
-    pool.on('error', (err) => logger.warn({ err }, 'an idle tus lock lease connection was lost'));
-  }
-
-  newLock(id: string): Lock {
-    return new WaitingLock(id, this);
-  }
-
-  /** Leases that crashed processes left behind are no one's. */
-  async start(): Promise<void> {
-    await this.pool.query('DELETE FROM upload.tus_lock_leases WHERE expires_at < now()');
-  }
-
-  /** Leases still held lapse by themselves: a database that does not answer cannot hold up the shutdown. */
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.renewing);
-    await Promise.race([this.pool.end(), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
-  }
-
-  /** @internal */
-  async tryAcquire(id: string, requestRelease: RequestRelease): Promise<string | undefined> {
-    const token = randomUUID();
-    const { rows } = await this.pool.query(
-      `INSERT INTO upload.tus_lock_leases (upload_id, holder, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')
-       ON CONFLICT (upload_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, release_requested = false
-       WHERE tus_lock_leases.expires_at < now()
-       RETURNING holder`,
-      [id, token, this.leaseSeconds],
-    );
-    if (rows.length === 0) return undefined;
-    this.held.set(id, { token, requestRelease });
-    this.renewSoon();
-    return token;
-  }
-
-  /** @internal */
-  async askToRelease(id: string): Promise<void> {
-    void this.held.get(id)?.requestRelease(); // a holder in this process hears it at once
-    await this.pool.query('UPDATE upload.tus_lock_leases SET release_requested = true WHERE upload_id = $1', [id]);
-  }
-
-  /** @internal */
-  async release(id: string, token: string): Promise<void> {
-    if (this.held.get(id)?.token === token) this.held.delete(id);
-    // If this fails the lease lapses by itself.
-    await this.pool
-      .query('DELETE FROM upload.tus_lock_leases WHERE upload_id = $1 AND holder = $2', [id, token])
-      .catch((err) => this.logger.warn({ err, uploadId: id }, 'tus lock lease not released; it will lapse'));
-  }
-
-  /** @internal */
-  get timeoutMs(): number {
-    return this.acquireTimeoutMs;
-  }
-
-  /** @internal */
-  get observe(): LockObserver {
-    return this.observer;
-  }
-
-  private renewSoon(): void {
-    if (this.renewing || this.closed) return;
-    this.renewing = setTimeout(() => void this.renew(), RENEW_MS);
-    this.renewing.unref();
-  }
-
-  /** Extends every lease held here; a holder asked to let go, or whose lease was lost, is told to stop. */
-  private async renew(): Promise<void> {
-    const holders = [...this.held];
-    try {
-      const { rows } = await this.pool.query<{ holder: string; release_requested: boolean }>(
-        `UPDATE upload.tus_lock_leases SET expires_at = now() + $2 * interval '1 second'
-         WHERE holder = ANY($1::uuid[]) RETURNING holder, release_requested`,
-        [holders.map(([, h]) => h.token), this.leaseSeconds],
-      );
-      for (const [id, holder] of holders) {
-        if (this.held.get(id) !== holder) continue; // released meanwhile
-        const row = rows.find((r) => r.holder === holder.token);
-        if (!row || row.release_requested) void holder.requestRelease();
-      }
-    } catch (err) {
-      this.logger.warn({ err }, 'tus lock leases not renewed; trying again');
-    } finally {
-      this.renewing = undefined;
-      if (this.held.size > 0) this.renewSoon();
-    }
-  }
-}
-
-/** A lock taken through a backend: tried again with backoff, asking the holder each time, until the timeout. */
-class WaitingLock<Held> implements Lock {
-  private held: Held | undefined;
+class PgAdvisoryLock implements Lock {
+  private client: pg.PoolClient | undefined;
 
   constructor(
     private readonly id: string,
-    private readonly backend: LockBackend<Held>,
+    private readonly locker: PgAdvisoryLocker,
   ) {}
 
   async lock(stopSignal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
     const started = Date.now();
     let delay = 20;
     for (let attempt = 0; ; attempt++) {
-      this.held = await this.backend.tryAcquire(this.id, requestRelease);
-      if (this.held !== undefined) {
-        if (attempt > 0) this.backend.observe.waited((Date.now() - started) / 1000);
+      this.client = await this.locker.tryAcquire(this.id, requestRelease);
+      if (this.client) {
+        if (attempt > 0) this.locker.observe.waited((Date.now() - started) / 1000);
         return;
       }
-      await this.backend.askToRelease(this.id);
-      if (stopSignal.aborted || Date.now() - started > this.backend.timeoutMs) throw uploadLocked;
+      await this.locker.askToRelease(this.id);
+      if (stopSignal.aborted || Date.now() - started > this.locker.timeoutMs) throw uploadLocked;
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 250);
     }
   }
 
   async unlock(): Promise<void> {
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined) await this.backend.release(this.id, held);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await this.locker.release(this.id, client);
   }
 }
 
@@ -306,22 +183,44 @@ export async function advisoryLocksExclude(connectionString: string): Promise<bo
   }
 }
 
+/**
+ * @tus/server's MemoryLocker, telling the observer of each request that found the lock
+ * taken, as the advisory locker does (`govault_tus_lock_waits_total` in embedded mode too).
+ */
+class ObservedMemoryLocker implements Locker {
+  private readonly inner = new MemoryLocker();
+
+  constructor(private readonly observer: LockObserver) {}
+
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    const { inner, observer } = this;
+    return {
+      async lock(stopSignal, requestRelease) {
+        const started = Date.now();
+        const taken = inner.locks.has(id);
+        await lock.lock(stopSignal, requestRelease);
+        if (taken) observer.waited((Date.now() - started) / 1000);
+      },
+      unlock: () => lock.unlock(),
+    };
+  }
+}
+
 export interface TusLocker {
   locker: Locker;
-  kind: 'postgres-advisory' | 'lease';
+  kind: 'postgres-advisory' | 'memory';
   close(): Promise<void>;
 }
 
 /**
- * Advisory locks where the database can hold them; otherwise (embedded PGlite) leased rows
- * in `upload.tus_lock_leases` (migration 005), so that upload processes sharing the
- * embedded database still exclude each other.
+ * The advisory locker where the database can hold one; otherwise (embedded PGlite, which
+ * `npm start` runs with a single upload instance) @tus/server's in-process MemoryLocker.
  */
 export async function createTusLocker(connectionString: string, logger: Logger, observer: LockObserver): Promise<TusLocker> {
   if (!(await advisoryLocksExclude(connectionString))) {
-    const locker = new LeaseLocker(new pg.Pool({ connectionString, max: 4 }), logger, observer);
-    await locker.start();
-    return { locker, kind: 'lease', close: () => locker.close() };
+    logger.warn('advisory locks do not exclude on this database (embedded PGlite): tus locks are per process');
+    return { locker: new ObservedMemoryLocker(observer), kind: 'memory', close: async () => undefined };
   }
   const locker = new PgAdvisoryLocker(new pg.Pool({ connectionString, max: 25 }), logger, observer);
   await locker.start();
