@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ensureServiceKeys, freePort } from '@govault/lib';
+import { ensureServiceKeys, freePort, freePorts } from '@govault/lib';
 import { ServiceProcess } from '@govault/lib/testing';
 import { ensureWebAppBuilt } from '../web/build.ts';
 import { ROOT, type Mode } from './system.ts';
@@ -63,8 +63,8 @@ export async function startCluster(mode: Mode, options: ClusterOptions = {}): Pr
     if (url && options.databaseUrlFor) databaseUrls[service] = await options.databaseUrlFor(service, url);
   }
 
-  const uploadPorts = await Promise.all(Array.from({ length: options.uploadInstances ?? 1 }, () => freePort()));
-  const [gatewayPort, authPort, filesPort, gatewayMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // One call: ports asked for one at a time can repeat, and two services on one port answer for each other.
+  const [gatewayPort, authPort, filesPort, gatewayMetricsPort, ...uploadPorts] = (await freePorts(4 + (options.uploadInstances ?? 1))) as [number, number, number, number, ...number[]];
   Object.assign(env, {
     AUTH_URL: `http://127.0.0.1:${authPort}`,
     FILES_URL: `http://127.0.0.1:${filesPort}`,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureServiceKeys, freePort, loadConfigOrExit } from '@govault/lib';
+import { ensureServiceKeys, freePorts, loadConfigOrExit } from '@govault/lib';
 import { ensureWebAppBuilt } from '../../../web/build.ts';
 import { launcherConfigSchema, type LauncherConfig } from './config.ts';
 import { httpProbe, ManagedProcess, type Readiness } from './managed-process.ts';
@@ -91,7 +91,7 @@ function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, read
 async function databases(config: LauncherConfig): Promise<Record<'auth' | 'upload' | 'files', string>> {
   const given = config.databaseUrls;
   if (given.auth && given.upload && given.files) return given as Record<'auth' | 'upload' | 'files', string>;
-  const port = config.embeddedDbPort || (await freePort(config.host));
+  const port = config.embeddedDbPort || (await freePorts(1, config.host, Object.values(ports)))[0]!;
   const db = startProcess(
     'postgres',
     join(ROOT, 'server', 'launcher', 'src', 'embedded-db.ts'),
@@ -112,11 +112,14 @@ async function databases(config: LauncherConfig): Promise<Record<'auth' | 'uploa
   return { auth: given.auth ?? url, upload: given.upload ?? url, files: given.files ?? url };
 }
 
+/** Every port given as 0 gets a free one: all distinct, and none that another setting names. */
 async function assignPorts<T extends Record<string, number>>(wanted: T): Promise<T> {
   const assigned = { ...wanted };
-  for (const key of Object.keys(assigned) as Array<keyof T>) {
-    if (assigned[key] === 0) assigned[key] = (await freePort(config.host)) as T[keyof T];
-  }
+  const open = (Object.keys(assigned) as Array<keyof T>).filter((key) => assigned[key] === 0);
+  const named = Object.values(wanted).filter((port) => port !== 0);
+  if (config.embeddedDbPort) named.push(config.embeddedDbPort);
+  const ports = await freePorts(open.length, config.host, named);
+  open.forEach((key, i) => (assigned[key] = ports[i]! as T[keyof T]));
   return assigned;
 }
 

@@ -76,6 +76,31 @@ export function onShutdown(
   process.once('SIGINT', () => void stop('SIGINT'));
 }
 
+/**
+ * `count` distinct TCP ports that were free a moment ago on `host`, none of them in
+ * `avoid`. Asking for one port at a time can give the same port twice (each probe is
+ * closed before the next asks), and two services told to share a port make one of them
+ * answer for the other: all probes stay open until every port is chosen.
+ */
+export async function freePorts(count: number, host = '127.0.0.1', avoid: number[] = []): Promise<number[]> {
+  const probes: Array<ReturnType<typeof createNetServer>> = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < count) {
+      const probe = createNetServer();
+      probes.push(probe);
+      const port = await new Promise<number>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(0, host, () => resolve((probe.address() as AddressInfo).port));
+      });
+      if (!avoid.includes(port)) ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
+  }
+}
+
 /** A TCP port that was free a moment ago on `host`: for launchers and tests that pick ports. */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
