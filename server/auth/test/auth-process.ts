@@ -21,21 +21,26 @@ export interface AuthProcess {
   stop(): Promise<void>;
 }
 
+/** The auth service's process (not started) on a free port, with its database, service keys and data folder. */
+export async function authServiceProcess(databaseUrl: string, keyDir: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<ServiceProcess> {
+  const port = await freePort();
+  return new ServiceProcess('auth', port, join(ROOT, 'server/auth/src/main.ts'), {
+    ...process.env,
+    AUTH_PORT: String(port),
+    HOST: '127.0.0.1',
+    AUTH_DATABASE_URL: databaseUrl,
+    INTERNAL_KEY_DIR: keyDir,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    ...env,
+  }, '/readyz', ROOT, 'auth');
+}
+
 export async function startAuthProcess(env: NodeJS.ProcessEnv): Promise<AuthProcess> {
   const db = await testDatabase('auth');
   const keys = testServiceKeys();
   const gateway = keys.issuerFor('gateway');
-  const port = await freePort();
-  const service = new ServiceProcess('auth', port, join(ROOT, 'server/auth/src/main.ts'), {
-    ...process.env,
-    AUTH_PORT: String(port),
-    HOST: '127.0.0.1',
-    AUTH_DATABASE_URL: db.url,
-    INTERNAL_KEY_DIR: keys.dir,
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'govault-auth-process-')),
-    LOG_LEVEL: 'warn',
-    ...env,
-  }, '/readyz', ROOT, 'auth');
+  const service = await authServiceProcess(db.url, keys.dir, mkdtempSync(join(tmpdir(), 'govault-auth-process-')), env);
   try {
     await service.start();
   } catch (err) {

@@ -2,11 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import pg from 'pg';
-import { freePort } from '@govault/lib';
-import { ServiceProcess, testDatabase, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
+import { testDatabase, testServiceKeys, type ServiceProcess, type TestDatabase } from '@govault/lib/testing';
+import { authServiceProcess } from './auth-process.ts';
 
 /**
  * What the README promises about refresh tokens, read back from the auth database that
@@ -15,7 +14,6 @@ import { ServiceProcess, testDatabase, testServiceKeys, type TestDatabase } from
  * whole (every table and column of schema `auth`), so the proof does not depend on what
  * the schema calls things.
  */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const keys = testServiceKeys();
 const gateway = keys.issuerFor('gateway');
 const password = 'correct horse battery';
@@ -29,20 +27,9 @@ let shortLived: ServiceProcess;
 const dataDirs: string[] = [];
 
 async function startAuth(env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'govault-refresh-storage-'));
   dataDirs.push(dataDir);
-  const service = new ServiceProcess('auth', port, join(ROOT, 'server/auth/src/main.ts'), {
-    ...process.env,
-    AUTH_PORT: String(port),
-    HOST: '127.0.0.1',
-    AUTH_DATABASE_URL: db.url,
-    INTERNAL_KEY_DIR: keys.dir,
-    DATA_DIR: dataDir,
-    BCRYPT_ROUNDS: '4',
-    LOG_LEVEL: 'warn',
-    ...env,
-  }, '/readyz', ROOT, 'auth');
+  const service = await authServiceProcess(db.url, keys.dir, dataDir, { BCRYPT_ROUNDS: '4', ...env });
   await service.start();
   return service;
 }

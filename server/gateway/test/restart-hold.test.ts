@@ -1,10 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
-import { createLogger, freePort, listen } from '@govault/lib';
-import { buildGatewayApp } from '../src/app.ts';
-import { gatewayConfigSchema } from '../src/config.ts';
+import { freePort } from '@govault/lib';
 import { RawConnection } from './raw-http.ts';
-import { accessToken, keys, standIn, type StandIn } from './support.ts';
+import { accessToken, standIn, startGateway, type StandIn } from './support.ts';
 
 /**
  * The gateway's hold while an upload instance restarts: a request the instance cannot have
@@ -16,20 +14,12 @@ const asUser = () => ({ Authorization: `Bearer ${accessToken(randomUUID())}`, 'T
 
 async function gatewayFor(uploadPort: number, t: { teardown(fn: () => unknown): void }) {
   const [auth, files] = [await standIn(), await standIn()];
-  const config = gatewayConfigSchema.parse({
-    GATEWAY_PORT: '0',
-    AUTH_URL: auth.url,
-    FILES_URL: files.url,
-    UPLOAD_URL: `http://127.0.0.1:${uploadPort}`,
-    INTERNAL_KEY_DIR: keys.dir,
-    UPSTREAM_RETRY_SECONDS: '10',
-  });
-  const gateway = await listen(buildGatewayApp(config, createLogger('gateway', 'silent')).app, '127.0.0.1', 0);
+  const gateway = await startGateway({ AUTH_URL: auth.url, FILES_URL: files.url, UPLOAD_URL: `http://127.0.0.1:${uploadPort}`, UPSTREAM_RETRY_SECONDS: '10' });
   t.teardown(async () => {
     await gateway.close();
     await Promise.all([auth.close(), files.close()]);
   });
-  return `http://127.0.0.1:${gateway.port}`;
+  return gateway.base;
 }
 
 /** An upload instance that starts listening on `port` after `ms`, as a restarted one does. */
