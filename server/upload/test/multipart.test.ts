@@ -445,7 +445,8 @@ test.serial('disk: an upload completed while the files service is away is comple
     await files.close();
   });
   // No client request: the outbox worker alone retries, behind its circuit breaker.
-  await eventually(async () => (await filesOf(u.uploadId)).length > 0, 30_000, 200);
+  // The worker retries with backoff behind its breaker: on a loaded CI machine that took over 30 s once.
+  await eventually(async () => (await filesOf(u.uploadId)).length > 0, 75_000, 200);
   t.is((await filesOf(u.uploadId)).length, 1, 'registered after files returns');
   const again = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
   t.is(again.body.fileId, (await filesOf(u.uploadId))[0].id, 'a repeated complete names that file');
