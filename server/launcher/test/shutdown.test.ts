@@ -5,7 +5,8 @@ import { expectNothingLeft, expectStoppedCleanly, snapshot } from './stop-checks
 /**
  * "Ctrl-C stops everything cleanly", and nothing outlives the launcher: each test starts a
  * launcher of its own (embedded PostgreSQL, the four services) and ends it another way.
- * They run side by side: most of each is waiting (for a start, a grace period, a shutdown).
+ * They run one at a time: each checks that its ports are free afterwards, and a launcher
+ * of another test starting meanwhile may be given one of them (CI saw it once).
  */
 const launchers: Launcher[] = [];
 test.after.always(async () => {
@@ -18,7 +19,7 @@ async function launch(options: Parameters<typeof startLauncher>[0] = {}): Promis
   return launcher;
 }
 
-test('SIGINT to the launcher stops every process it started, exits 0 and frees its ports', async (t) => {
+test.serial('SIGINT to the launcher stops every process it started, exits 0 and frees its ports', async (t) => {
   const launcher = await launch();
   const before = snapshot(launcher);
   const from = launcher.lines.length;
@@ -26,7 +27,7 @@ test('SIGINT to the launcher stops every process it started, exits 0 and frees i
   await expectStoppedCleanly(t, launcher, before, from, 'SIGINT');
 });
 
-test('Ctrl-C in a terminal (SIGINT to the whole process group) during an upload stops everything, and nothing is restarted', async (t) => {
+test.serial('Ctrl-C in a terminal (SIGINT to the whole process group) during an upload stops everything, and nothing is restarted', async (t) => {
   // A shell runs `npm start` as a job in a process group of its own; Ctrl-C signals every member at once.
   const launcher = await launch({ detached: true });
   // The gateway gives the upload in progress up to 10 s to finish; auth, files and the database,
@@ -44,7 +45,7 @@ test('Ctrl-C in a terminal (SIGINT to the whole process group) during an upload 
   );
 });
 
-test('a launcher killed with SIGKILL leaves no process behind: its children stop by themselves', async (t) => {
+test.serial('a launcher killed with SIGKILL leaves no process behind: its children stop by themselves', async (t) => {
   const launcher = await launch();
   const before = snapshot(launcher);
   process.kill(launcher.pid, 'SIGKILL');

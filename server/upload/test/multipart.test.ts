@@ -7,6 +7,7 @@ import { ListPartsCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import pg from 'pg';
 import { createLogger, freePort, listen, parseConfig } from '@govault/lib';
+import { startEmbeddedPostgres } from '@govault/lib/embedded-postgres';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import { buildFilesApp, filesConfigSchema } from '@govault/files';
 import { startFilesService, startUploadService } from './services.ts';
@@ -410,13 +411,54 @@ test.serial('disk: part URLs point where the client reached the gateway', async 
   t.is(signed.body.expires, 900);
 });
 
+/**
+ * Databases of its own for one test: the suite's other upload apps share the run's, and
+ * their outbox workers would take this test's registration to their own files service
+ * (whose storage does not hold the object, so it is refused). Embedded: a PGlite of its
+ * own; real: new databases beside the run's on the same server.
+ */
+async function ownDatabases(t: { teardown(fn: () => Promise<void>): void }): Promise<{ upload: string; files: string }> {
+  if (databases.upload.kind === 'embedded') {
+    const db = await startEmbeddedPostgres();
+    t.teardown(() => db.stop());
+    return { upload: db.url, files: db.url };
+  }
+  const urls = { upload: '', files: '' };
+  for (const service of ['upload', 'files'] as const) {
+    const url = new URL(databases[service].url);
+    const name = `${url.pathname.slice(1)}_away`.slice(0, 63);
+    const admin = new pg.Client({ connectionString: databases[service].url });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    await admin.end();
+    url.pathname = `/${name}`;
+    urls[service] = url.toString();
+    t.teardown(async () => {
+      const drop = new pg.Client({ connectionString: databases[service].url });
+      await drop.connect();
+      await drop.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      await drop.end();
+    });
+  }
+  return urls;
+}
+
 test.serial('disk: an upload completed while the files service is away is completed and queued in one step, then registered once when it returns', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'govault-multipart-away-'));
   const env = { DATA_DIR: dataDir, STORAGE_DIR: join(dataDir, 'objects') };
   const filesPort = await freePort();
+  const own = await ownDatabases(t);
+  const ownUploadSql = new pg.Pool({ connectionString: own.upload, max: 2 });
+  const ownFilesSql = new pg.Pool({ connectionString: own.files, max: 2 });
+  t.teardown(async () => {
+    await ownUploadSql.end();
+    await ownFilesSql.end();
+  });
+  const filesOfOwn = async (uploadId: string) => (await ownFilesSql.query('SELECT * FROM files.files WHERE upload_id = $1', [uploadId])).rows;
   const upload = await buildUploadApp(
     parseConfig(uploadConfigSchema, {
-      UPLOAD_DATABASE_URL: databases.upload.url,
+      UPLOAD_DATABASE_URL: own.upload,
       INTERNAL_KEY_DIR: keys.dir,
       FILES_URL: `http://127.0.0.1:${filesPort}`,
       ...env,
@@ -434,11 +476,11 @@ test.serial('disk: an upload completed while the files service is away is comple
   const done = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
   t.is(done.status, 200);
   t.is(done.body.fileId, undefined, 'no file while files is away');
-  t.is((await session(u.uploadId)).state, 'completed');
-  const queued = async () => (await uploadSql.query('SELECT count(*)::int AS n FROM upload.registration_outbox WHERE upload_id = $1', [u.uploadId])).rows[0].n as number;
+  t.is((await ownUploadSql.query('SELECT state FROM upload.upload_sessions WHERE id = $1', [u.uploadId])).rows[0].state, 'completed');
+  const queued = async () => (await ownUploadSql.query('SELECT count(*)::int AS n FROM upload.registration_outbox WHERE upload_id = $1', [u.uploadId])).rows[0].n as number;
   t.is(await queued(), 1, 'its registration waits in the outbox');
 
-  const files = await buildFilesApp(parseConfig(filesConfigSchema, { FILES_DATABASE_URL: databases.files.url, INTERNAL_KEY_DIR: keys.dir, ...env }), logger);
+  const files = await buildFilesApp(parseConfig(filesConfigSchema, { FILES_DATABASE_URL: own.files, INTERNAL_KEY_DIR: keys.dir, ...env }), logger);
   const filesServer = await listen(files.app, '127.0.0.1', filesPort);
   t.teardown(async () => {
     await filesServer.close();
@@ -446,9 +488,9 @@ test.serial('disk: an upload completed while the files service is away is comple
   });
   // No client request: the outbox worker alone retries, behind its circuit breaker.
   // The worker retries with backoff behind its breaker: on a loaded CI machine that took over 30 s once.
-  await eventually(async () => (await filesOf(u.uploadId)).length > 0, 75_000, 200);
-  t.is((await filesOf(u.uploadId)).length, 1, 'registered after files returns');
+  await eventually(async () => (await filesOfOwn(u.uploadId)).length > 0, 75_000, 200);
+  t.is((await filesOfOwn(u.uploadId)).length, 1, 'registered after files returns');
   const again = await client.complete(u, [{ PartNumber: 1, ETag: etag }]);
-  t.is(again.body.fileId, (await filesOf(u.uploadId))[0].id, 'a repeated complete names that file');
-  t.is((await filesOf(u.uploadId)).length, 1, 'and registers nothing twice');
+  t.is(again.body.fileId, (await filesOfOwn(u.uploadId))[0].id, 'a repeated complete names that file');
+  t.is((await filesOfOwn(u.uploadId)).length, 1, 'and registers nothing twice');
 });
