@@ -2,13 +2,14 @@ import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import type { DataStore, KvStore, Upload } from '@tus/server';
 import type { Logger, S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
-import { PartFile } from './part-file.ts';
+import { PartFile, crc32Header } from './part-file.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
@@ -195,19 +196,53 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
   /** One part to S3 (or, short and not the last, as the incomplete part), then off the disk. */
   private async send(metadata: MetadataValue, part: SpooledPart, partNumber: number, asPart: boolean): Promise<void> {
     try {
-      if (asPart) await this.uploadPart(metadata, part.file.read(), partNumber);
-      else await this.uploadIncompletePart(metadata.file.id, part.file.read());
+      if (asPart) await this.uploadPart(metadata, part.file.read(), partNumber, part.file.checksum);
+      else await this.uploadIncompletePart(metadata.file.id, part.file.read(), part.file.checksum);
     } finally {
       await part.discard().catch(() => undefined);
     }
   }
 
-  // Every part, including the empty one the stock store sends for a zero-byte upload, is recorded.
-  protected override async uploadPart(metadata: MetadataValue, readStream: ReadStream | Readable | Buffer, partNumber: number): Promise<string> {
-    const size = Buffer.isBuffer(readStream) ? readStream.length : readStream instanceof ReadStream ? (await stat(readStream.path)).size : undefined;
-    const etag = await super.uploadPart(metadata, readStream, partNumber);
-    if (size !== undefined) await this.record(metadata.file.id, [{ partNumber, size, etag }]);
-    return etag;
+  /**
+   * Every part goes with the CRC32 of its bytes, so that S3 stores it whole or not at all.
+   * Without it, a body cut short (this process killed mid-part, a connection lost) can
+   * be kept as if complete: versitygw keeps such a part at its announced length, the
+   * missing bytes as zeros, and lists it, and the next HEAD would offer an offset past
+   * bytes S3 never received. Every part, including the empty one the stock store sends
+   * for a zero-byte upload, is recorded.
+   */
+  protected override async uploadPart(metadata: MetadataValue, body: ReadStream | Readable | Buffer, partNumber: number, checksum?: string): Promise<string> {
+    const { size, crc } = await this.describe(body, checksum);
+    const { ETag } = await this.client.uploadPart({
+      Bucket: this.bucket,
+      Key: metadata.file.id,
+      UploadId: metadata['upload-id'],
+      PartNumber: partNumber,
+      Body: body,
+      ChecksumCRC32: crc,
+    });
+    await this.record(metadata.file.id, [{ partNumber, size, etag: ETag ?? '' }]);
+    return ETag!;
+  }
+
+  /** The incomplete part (`<id>.part`), with its CRC32 too: a cut one is not stored. */
+  protected override async uploadIncompletePart(id: string, body: ReadStream | Readable, checksum?: string): Promise<string> {
+    const { crc } = await this.describe(body, checksum);
+    const { ETag } = await this.client.putObject({
+      Bucket: this.bucket,
+      Key: this.partKey(id, true),
+      Body: body,
+      Tagging: this.useCompleteTag('false'),
+      ChecksumCRC32: crc,
+    });
+    return ETag!;
+  }
+
+  /** A body's size and CRC32: given for spooled parts; a buffer is measured here. */
+  private async describe(body: ReadStream | Readable | Buffer, checksum: string | undefined): Promise<{ size: number; crc: string }> {
+    if (Buffer.isBuffer(body)) return { size: body.length, crc: checksum ?? crc32Header(crc32(body)) };
+    if (!(body instanceof ReadStream) || checksum === undefined) throw new Error('a part streamed to S3 needs its file and its CRC32');
+    return { size: (await stat(body.path)).size, crc: checksum };
   }
 
   protected override async retrieveParts(id: string, partNumberMarker?: string) {

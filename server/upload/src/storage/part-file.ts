@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 
 const MiB = 1024 * 1024;
 /** Body chunks arrive in 64 KiB or less; they reach the disk in one writev per MiB. */
@@ -18,6 +19,7 @@ export class PartFile {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private closed = false;
+  private crc = 0;
   /** Bytes appended so far. */
   size = 0;
 
@@ -32,6 +34,7 @@ export class PartFile {
   }
 
   async append(chunk: Buffer): Promise<void> {
+    this.crc = crc32(chunk, this.crc);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.size += chunk.length;
@@ -47,6 +50,11 @@ export class PartFile {
     } finally {
       await this.handle.close();
     }
+  }
+
+  /** The CRC32 of the bytes appended, as S3's `x-amz-checksum-crc32` carries it (base64 of the big-endian value). */
+  get checksum(): string {
+    return crc32Header(this.crc);
   }
 
   read(): ReadStream {
@@ -66,4 +74,10 @@ export class PartFile {
     // libuv writes every buffer, across partial writes and the iovec limit.
     await this.handle.writev(chunks);
   }
+}
+
+export function crc32Header(crc: number): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(crc >>> 0);
+  return bytes.toString('base64');
 }
