@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -235,9 +235,11 @@ if (realS3) {
   test.serial('s3: a part cut off mid-body by the death of the instance sending it is not counted: the next instance answers only what S3 holds whole, and the upload completes to the exact bytes', async (t) => {
     const proxy = await S3CutProxy.to(realS3.settings.endpoint);
     const client = await openTestBucket(realS3);
+    const spoolDir = mkdtempSync(join(tmpdir(), 'govault-cut-part-spool-'));
     t.teardown(async () => {
       await proxy.close();
       client.destroy();
+      await rm(spoolDir, { recursive: true, force: true });
     });
     // What instances of the upload service share: the database (here its stand-ins) and S3.
     const shared = { cache: new MemoryKvStore(), parts: new MemoryParts() };
@@ -248,7 +250,7 @@ if (realS3) {
         expirySeconds: 3600,
         maxUploadSize: 64 * MiB,
         ...shared,
-        spoolDir: mkdtempSync(join(tmpdir(), 'govault-cut-part-spool-')),
+        spoolDir,
         logger,
         keepFinished: async () => undefined,
       });
