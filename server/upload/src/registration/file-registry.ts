@@ -7,6 +7,8 @@ export interface FileRegistration {
   size: number;
   contentType: string;
   storageKey: string;
+  /** The SHA-256 the uploader declared ("sha256:<hex>"), or null. */
+  checksum: string | null;
 }
 
 /** Where finished uploads become files: the files service, in production. */

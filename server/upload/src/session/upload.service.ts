@@ -2,6 +2,7 @@ import { AppError, fileNameFrom, type Logger } from '@govault/lib';
 import type { FileRegistry } from '../registration/file-registry.ts';
 import type { RegistrationOutbox, RegistrationRefusal } from '../registration/outbox.repository.ts';
 import { contentTypeFrom } from './file-name.ts';
+import { declaredChecksum } from './metadata.ts';
 import type { UploadSession } from './upload-session.entity.ts';
 import type { UploadSessionRepository } from './upload-session.repository.ts';
 
@@ -147,6 +148,7 @@ export class UploadService {
           size: session.size!,
           contentType: session.contentType,
           storageKey: session.storageKey,
+          checksum: declaredChecksum(session.metadata),
         },
         requestId,
       );
