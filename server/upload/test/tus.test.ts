@@ -193,6 +193,28 @@ for (const mode of modes) {
     t.is(rows[0].n, 1);
   });
 
+  test.serial(`${mode}: a declared sha256 checksum is kept with the file; a malformed one is refused before anything is created`, async (t) => {
+    const stack = stackFor();
+    const userId = randomUUID();
+    const data = randomBytes(64 * 1024);
+    const checksum = `sha256:${sha256(data)}`;
+    const done = await upload(stack, userId, data, { metadata: { filename: 'declared.bin', checksum } });
+    const { rows } = await filesSql.query('SELECT checksum FROM files.files WHERE id = $1', [done.fileId]);
+    t.is(rows[0]?.checksum, checksum, 'the file carries the checksum its uploader declared');
+
+    const encoded = (value: string) => `filename ${Buffer.from('bad.bin').toString('base64')},checksum ${Buffer.from(value).toString('base64')}`;
+    for (const bad of ['md5:abc', `sha256:${sha256(data).toUpperCase()}`, `sha256:${sha256(data)}0`, 'sha256 ' + Buffer.from(data).toString('base64').slice(0, 44)]) {
+      const answer = await fetch(stack.uploadUrl, {
+        method: 'POST',
+        headers: { ...asUser(userId), 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Metadata': encoded(bad) },
+      });
+      t.is(answer.status, 400, `checksum ${bad} is refused`);
+      t.regex(await answer.text(), /checksum/, 'the answer says what is wrong');
+    }
+    const { rows: sessions } = await uploadSql.query('SELECT count(*)::int AS n FROM upload.upload_sessions WHERE owner_id = $1', [userId]);
+    t.is(sessions[0].n, 1, 'only the good upload was created');
+  });
+
   test.serial(`${mode}: deferred length and creation-with-upload complete`, async (t) => {
     const stack = stackFor();
     const userId = randomUUID();
