@@ -68,15 +68,35 @@ export class CliContext {
     return new GovaultApi(new Session(await this.http(globals), this.credentials));
   }
 
-  reporter(globals: GlobalOptions, totalBytes: number): Reporter {
+  /** `files` > 1 adds a total bar on a terminal. */
+  reporter(globals: GlobalOptions, totalBytes: number, files: number): Reporter {
     if (globals.json) return new JsonReporter(this.terminal.stdout);
-    if (this.terminal.stdout.isTTY) return new BarReporter(totalBytes, this.terminal.stdout);
+    if (this.terminal.stdout.isTTY) return new BarReporter(totalBytes, files > 1, this.terminal.stdout);
     return new LineReporter(this.terminal.stdout, this.terminal.stderr);
   }
 
   /** Output for scripts (`--json`: one object per line) or for people. */
   out(globals: GlobalOptions, value: unknown, forPeople: () => string): void {
     this.terminal.stdout.write(globals.json ? `${JSON.stringify(value)}\n` : `${forPeople()}\n`);
+  }
+
+  /**
+   * Runs a transfer so that Ctrl-C gives the terminal back from the progress bars and says
+   * how to go on; the saved state (upload URL, .part file) lets the same command resume.
+   */
+  async interruptible<T>(reporter: Reporter, work: () => Promise<T>): Promise<T> {
+    const interrupted = () => {
+      reporter.close();
+      this.say('\nInterrupted. Run the same command again to resume where it stopped.');
+      process.exit(130);
+    };
+    process.once('SIGINT', interrupted);
+    try {
+      return await work();
+    } finally {
+      process.off('SIGINT', interrupted);
+      reporter.close();
+    }
   }
 
   /** A message for people; never on stdout, which belongs to results. */

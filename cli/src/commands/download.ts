@@ -20,10 +20,10 @@ export function downloadCommand(cli: CliContext): Command {
       if (!options.force && (await stat(target).catch(() => undefined))) {
         throw usageError(`${target} already exists; add --force to replace it, or choose another path with -o.`);
       }
-      const reporter = cli.reporter(globals, file.size);
+      const reporter = cli.reporter(globals, file.size, 1);
       const began = Date.now();
       try {
-        const { resumed, sent } = await download(api, file, target, reporter, cli.retry(globals));
+        const { resumed, sent } = await cli.interruptible(reporter, () => download(api, file, target, reporter, cli.retry(globals)));
         const seconds = (Date.now() - began) / 1000;
         reporter.emit({ event: 'done', path: target, name: file.name, fileId: file.id, bytes: file.size, sent, resumed, seconds });
       } catch (err) {

@@ -46,7 +46,7 @@ export function uploadCommand(cli: CliContext): Command {
         throw new CliError(`${names}: larger than this server's maximum file size of ${formatBytes(max!)}; nothing was uploaded.`, ExitCode.failed);
       }
 
-      const reporter = cli.reporter(globals, sizes.reduce((a, b) => a + b, 0));
+      const reporter = cli.reporter(globals, sizes.reduce((a, b) => a + b, 0), items.length);
       const uploader = new Uploader(api, cli.resumeStore, reporter, {
         parallel: options.parallel,
         chunkSize: options.chunkSize,
@@ -56,12 +56,7 @@ export function uploadCommand(cli: CliContext): Command {
         retry: cli.retry(globals),
         again: Boolean(options.again),
       });
-      let summary;
-      try {
-        summary = await uploader.run(items);
-      } finally {
-        reporter.close();
-      }
+      const summary = await cli.interruptible(reporter, () => uploader.run(items));
       if (summary.failed === summary.files) process.exitCode = ExitCode.failed;
       else if (summary.failed > 0) process.exitCode = ExitCode.someFailed;
     });

@@ -52,8 +52,8 @@ export function uploadsCommand(cli: CliContext): Command {
         for (const entry of resumable) if (await stat(entry.path).catch(() => undefined)) present.push(entry);
         if (present.length === 0) return cli.say('No unfinished upload here can be resumed: their local files are unknown to this machine or gone.');
         const items = present.map((e) => ({ path: e.path, shownPath: e.path, name: basename(e.path), relativePath: null, contentType: contentTypeOf(e.path) }));
-        const reporter = cli.reporter(globals, present.reduce((sum, e) => sum + e.fingerprint.size, 0));
-        const summary = await new Uploader(api, cli.resumeStore, reporter, {
+        const reporter = cli.reporter(globals, present.reduce((sum, e) => sum + e.fingerprint.size, 0), present.length);
+        const uploader = new Uploader(api, cli.resumeStore, reporter, {
           parallel: 4,
           chunkSize: 8 * MiB,
           direct: false,
@@ -61,8 +61,8 @@ export function uploadsCommand(cli: CliContext): Command {
           visibility: 'private',
           retry: cli.retry(globals),
           again: false,
-        }).run(items);
-        reporter.close();
+        });
+        const summary = await cli.interruptible(reporter, () => uploader.run(items));
         if (summary.failed > 0) process.exitCode = summary.failed === summary.files ? ExitCode.failed : ExitCode.someFailed;
         return;
       }

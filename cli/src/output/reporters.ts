@@ -22,6 +22,7 @@ export class JsonReporter implements Reporter {
 /** Not a terminal: a plain line per file event and per tenth of a file, never a carriage return. */
 export class LineReporter implements Reporter {
   private readonly tenths = new Map<string, number>();
+  private readonly downloads = new Set<string>();
 
   constructor(
     private readonly out: NodeJS.WritableStream = process.stdout,
@@ -31,6 +32,7 @@ export class LineReporter implements Reporter {
   emit(event: TransferEvent): void {
     switch (event.event) {
       case 'start':
+        if (event.mode === 'download') this.downloads.add(event.path);
         this.tenths.set(event.path, Math.floor((event.offset / Math.max(event.size, 1)) * 10));
         return this.line(`${event.resumed ? 'resuming' : 'starting'} ${event.path} (${formatBytes(event.size)}${event.resumed ? `, ${formatBytes(event.offset)} already there` : ''})`);
       case 'progress': {
@@ -40,8 +42,7 @@ export class LineReporter implements Reporter {
         return this.line(`${event.path}: ${tenth * 10}% (${formatBytes(event.bytes)} of ${formatBytes(event.size)})`);
       }
       case 'done':
-        if (event.skipped) return this.line(`already uploaded ${event.path} -> ${event.fileId}`);
-        return this.line(`done ${event.path} -> ${event.fileId} (${formatBytes(event.bytes)}${event.resumed ? ', resumed' : ''})`);
+        return this.line(doneLine(event, this.downloads.has(event.path)));
       case 'error':
         return void this.err.write(`error ${event.path}: ${event.message}\n`);
       case 'summary':
@@ -62,17 +63,20 @@ export class BarReporter implements Reporter {
   private readonly files = new Map<string, { bar: cliProgress.SingleBar; bytes: number; from: number; at: number }>();
   private readonly startedAt = Date.now();
   private startBytes = 0;
-  private readonly total: cliProgress.SingleBar;
+  private readonly total?: cliProgress.SingleBar;
+  private readonly downloads = new Set<string>();
   private totalBytes = 0;
   private doneBytes = 0;
 
   constructor(
     totalSize: number,
+    withTotal: boolean,
     private readonly err: NodeJS.WritableStream = process.stderr,
   ) {
     this.bars = new cliProgress.MultiBar(
       {
-        format: ' {bar} {percentage}% | {name} | {done} of {size} | {speed} | {eta_formatted} left',
+        format: ' {bar} {percentage}% {name} {done}/{size} {speed} ETA {eta_formatted}',
+        barsize: 24,
         formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? formatBytes(value) : String(value)),
         hideCursor: true,
         clearOnComplete: false,
@@ -83,12 +87,13 @@ export class BarReporter implements Reporter {
       cliProgress.Presets.shades_classic,
     );
     this.totalBytes = totalSize;
-    this.total = this.bars.create(Math.max(totalSize, 1), 0, this.payload('total', 0, totalSize, 0));
+    if (withTotal) this.total = this.bars.create(Math.max(totalSize, 1), 0, this.payload('total', 0, totalSize, 0));
   }
 
   emit(event: TransferEvent): void {
     switch (event.event) {
       case 'start': {
+        if (event.mode === 'download') this.downloads.add(event.path);
         const bar = this.bars.create(Math.max(event.size, 1), event.offset, this.payload(event.name, event.offset, event.size, 0));
         this.files.set(event.path, { bar, bytes: event.offset, from: event.offset, at: Date.now() });
         this.startBytes += event.offset;
@@ -105,7 +110,7 @@ export class BarReporter implements Reporter {
           this.bars.remove(file.bar);
           this.files.delete(event.path);
         }
-        const said = event.event === 'error' ? `error ${event.path}: ${event.message}` : `${event.skipped ? 'already uploaded' : 'done'} ${event.path} -> ${event.fileId}`;
+        const said = event.event === 'error' ? `error ${event.path}: ${event.message}` : doneLine(event, this.downloads.has(event.path));
         this.bars.log(`${said}\n`);
         return this.refreshTotal();
       }
@@ -116,6 +121,8 @@ export class BarReporter implements Reporter {
   }
 
   close(): void {
+    // A redraw first: it prints the lines logged since the last one (the last file's "done").
+    this.bars.update();
     this.bars.stop();
   }
 
@@ -129,13 +136,20 @@ export class BarReporter implements Reporter {
   }
 
   private refreshTotal(): void {
-    this.total.update(this.doneBytes, this.payload('total', this.doneBytes, this.totalBytes, speed(this.doneBytes - this.startBytes, this.startedAt)));
+    this.total?.update(this.doneBytes, this.payload('total', this.doneBytes, this.totalBytes, speed(this.doneBytes - this.startBytes, this.startedAt)));
   }
 
   private payload(name: string, done: number, size: number, bytesPerSecond: number) {
-    const shown = name.length > 28 ? `${name.slice(0, 27)}…` : name.padEnd(28);
+    const shown = name.length > 24 ? `${name.slice(0, 23)}…` : name.padEnd(24);
     return { name: shown, done: formatBytes(done), size: formatBytes(size), speed: `${formatBytes(bytesPerSecond)}/s` };
   }
+}
+
+/** "done PATH -> ID (SIZE, resumed)" for uploads, "saved PATH (...)" for downloads. */
+function doneLine(event: Extract<TransferEvent, { event: 'done' }>, download: boolean): string {
+  if (event.skipped) return `already uploaded ${event.path} -> ${event.fileId}`;
+  const detail = `${formatBytes(event.bytes)}${event.resumed ? `, resumed: ${formatBytes(event.sent)} sent` : ''}`;
+  return download ? `saved ${event.path} (${detail})` : `done ${event.path} -> ${event.fileId} (${detail})`;
 }
 
 const speed = (bytes: number, since: number) => bytes / Math.max((Date.now() - since) / 1000, 0.001);
