@@ -39,6 +39,11 @@ export class Session {
     return `Bearer ${current ? saved.accessToken : await this.renew(saved.refreshToken)}`;
   }
 
+  /** After the server refused the current access token: a new one, or "not signed in". */
+  async renewNow(): Promise<void> {
+    await this.renew((await this.credentials()).refreshToken);
+  }
+
   /** A JSON request as this user; a refused token is renewed once. */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
     const accept = [...(options.accept ?? []), 401];

@@ -108,6 +108,7 @@ export class Uploader {
     };
     const transfer: Transfer = entry.mode === 'direct' ? directTransfer : tusTransfer;
     let progressBefore = -1;
+    let renewed = false;
     for (let attempt = 0; ; attempt++) {
       try {
         const { fileId } = await transfer(context);
@@ -118,6 +119,12 @@ export class Uploader {
         this.reporter.emit({ event: 'done', path, name: item.name, fileId, bytes: size, sent, resumed, seconds: (Date.now() - began) / 1000 });
         return { sent, resumed };
       } catch (err) {
+        if (tusStatus(err).status === 401 && !renewed) {
+          // The access token was refused mid-upload (revoked, or the server's keys rotated).
+          renewed = true;
+          await this.api.session.renewNow();
+          continue;
+        }
         if (err instanceof UploadGone) {
           entry.tusUrl = undefined;
           entry.multipart = undefined;
