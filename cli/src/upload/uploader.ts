@@ -118,7 +118,10 @@ export class Uploader {
         const sent = size - (firstOffset ?? 0);
         this.reporter.emit({ event: 'done', path, name: item.name, fileId, bytes: size, sent, resumed, seconds: (Date.now() - began) / 1000 });
         return { sent, resumed };
-      } catch (err) {
+      } catch (caught) {
+        // tus-js-client wraps what our own hooks threw (a refused renewal, a file that changed).
+        const cause = (caught as { causingError?: unknown }).causingError;
+        const err = cause instanceof CliError ? cause : caught;
         if (tusStatus(err).status === 401 && !renewed) {
           // The access token was refused mid-upload (revoked, or the server's keys rotated).
           renewed = true;
