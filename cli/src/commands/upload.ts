@@ -58,7 +58,7 @@ export function uploadCommand(cli: CliContext): Command {
       });
       let summary;
       try {
-        summary = await uploader.run(items);
+        summary = await uploader.run(items, paths);
       } finally {
         reporter.close();
       }

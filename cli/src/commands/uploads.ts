@@ -61,7 +61,7 @@ export function uploadsCommand(cli: CliContext): Command {
           visibility: 'private',
           retry: cli.retry(globals),
           again: false,
-        }).run(items);
+        }).run(items, items.map((item) => item.path));
         reporter.close();
         if (summary.failed > 0) process.exitCode = summary.failed === summary.files ? ExitCode.failed : ExitCode.someFailed;
         return;

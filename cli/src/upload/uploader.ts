@@ -49,9 +49,10 @@ export class Uploader {
     private readonly settings: UploadSettings,
   ) {}
 
-  async run(items: UploadItem[]): Promise<SummaryEvent> {
+  /** `given`: the paths the run was asked for, which the summary names. */
+  async run(items: UploadItem[], given: string[]): Promise<SummaryEvent> {
     const started = Date.now();
-    const summary: SummaryEvent = { event: 'summary', files: items.length, done: 0, failed: 0, resumed: 0, skipped: 0, bytes: 0, seconds: 0, mibPerSecond: 0 };
+    const summary: SummaryEvent = { event: 'summary', path: given.join(' '), files: items.length, done: 0, failed: 0, resumed: 0, skipped: 0, bytes: 0, seconds: 0, mibPerSecond: 0 };
     const queue = [...items];
     const worker = async () => {
       for (let item = queue.shift(); item; item = queue.shift()) {
