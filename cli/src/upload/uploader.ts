@@ -118,7 +118,11 @@ export class Uploader {
         const sent = size - (firstOffset ?? 0);
         this.reporter.emit({ event: 'done', path, name: item.name, fileId, bytes: size, sent, resumed, seconds: (Date.now() - began) / 1000 });
         return { sent, resumed };
-      } catch (err) {
+      } catch (caught) {
+        // tus-js-client wraps what its callbacks throw: a refused login (onBeforeRequest's
+        // refresh) is that error, not a network one to try again.
+        const wrapped = (caught as { causingError?: unknown }).causingError;
+        const err = wrapped instanceof CliError ? wrapped : caught;
         if (err instanceof UploadGone) {
           entry.tusUrl = undefined;
           entry.multipart = undefined;
