@@ -14,7 +14,8 @@ function describe(err: unknown): string {
   const cause = (err as { causingError?: { code?: string; message?: string } }).causingError;
   if (status !== undefined) {
     const body = (err as { originalResponse?: { getBody(): string } }).originalResponse?.getBody() ?? '';
-    const said = /"message":"([^"]*)"/.exec(body)?.[1];
+    // The JSON error's message, or a short plain-text answer (the tus routes answer some refusals in text).
+    const said = /"message":"([^"]*)"/.exec(body)?.[1] ?? (/^[^{<\p{Cc}]{1,200}$/u.test(body.trim()) ? body.trim() : undefined);
     return `the server answered ${status}${said ? `: ${said}` : ''}`;
   }
   if (cause) return `the server could not be reached (${cause.code ?? cause.message})`;
