@@ -71,6 +71,7 @@ export function cliStackPerMode(extraEnv: NodeJS.ProcessEnv = {}) {
     async stopAll(): Promise<void> {
       killStartedClis();
       for (const stack of stacks.values()) await (await stack.catch(() => undefined))?.stop();
+      for (const dir of scratchFolders) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -138,8 +139,14 @@ export interface CliUser {
   cleanup(): void;
 }
 
-/** A scratch folder of the test's own; removed by `cleanup`. */
-export const scratch = (label: string) => mkdtempSync(join(tmpdir(), `govault-clitest-${label}-`));
+const scratchFolders = new Set<string>();
+
+/** A scratch folder of the test's own; removed by `stopAll` whatever happened (a user's home also by its `cleanup`). */
+export function scratch(label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `govault-clitest-${label}-`));
+  scratchFolders.add(dir);
+  return dir;
+}
 
 export function cliEnv(home: string, server: string | undefined): NodeJS.ProcessEnv {
   return {

@@ -116,6 +116,7 @@ async function killAndResume(t: ExecutionContext, mode: Mode, direct: boolean) {
 
   const resent = bodies.up.bytes - before - KILLED_FILES.length * KILLED_SIZE;
   t.log(`${mode}${direct ? ' direct' : ' tus'}: ${resent} bytes sent twice in all (${(resent / KILLED_FILES.length / MiB).toFixed(2)} MiB per file; a chunk is ${CHUNK / MiB} MiB)`);
+  t.true(resent >= 0, 'every byte of the files crossed the counted link');
   t.true(resent <= KILLED_FILES.length * CHUNK + HEADER_ALLOWANCE, `at most one chunk per file sent again, not ${resent} bytes`);
   if (stack.s3 && direct) t.true(stack.gateway.up.bytes - gatewayBefore < MiB, 'the parts went to S3, not through the gateway');
 
