@@ -56,7 +56,7 @@ export function uploadCommand(cli: CliContext): Command {
         retry: cli.retry(globals),
         again: Boolean(options.again),
       });
-      const summary = await cli.interruptible(reporter, () => uploader.run(items));
+      const summary = await cli.interruptible(reporter, () => uploader.run(items, paths));
       if (summary.failed === summary.files) process.exitCode = ExitCode.failed;
       else if (summary.failed > 0) process.exitCode = ExitCode.someFailed;
     });

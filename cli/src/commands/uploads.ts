@@ -62,7 +62,7 @@ export function uploadsCommand(cli: CliContext): Command {
           retry: cli.retry(globals),
           again: false,
         });
-        const summary = await cli.interruptible(reporter, () => uploader.run(items));
+        const summary = await cli.interruptible(reporter, () => uploader.run(items, items.map((item) => item.path)));
         if (summary.failed > 0) process.exitCode = summary.failed === summary.files ? ExitCode.failed : ExitCode.someFailed;
         return;
       }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat, truncate } from 'node:fs/promises';
+import { rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -22,6 +22,8 @@ export async function download(api: GovaultApi, file: FileItem, target: string, 
     await truncate(partial, 0);
     have = 0;
   }
+  // An empty file takes no request, but still needs its PATH.part to check and rename.
+  if (have === 0) await writeFile(partial, '', { flag: 'a' });
   const first = have;
   reporter.emit({ event: 'start', path: target, name: file.name, size: file.size, mode: 'download', resumed: have > 0, offset: have });
   let best = have;

@@ -4,7 +4,8 @@ export type TransferEvent =
   | { event: 'progress'; path: string; bytes: number; size: number }
   | { event: 'done'; path: string; name: string; fileId: string; bytes: number; sent: number; resumed: boolean; seconds: number; skipped?: boolean }
   | { event: 'error'; path: string; message: string }
-  | { event: 'summary'; files: number; done: number; failed: number; resumed: number; skipped: number; bytes: number; seconds: number; mibPerSecond: number };
+  /** `path`: what the run was given (the PATH arguments, space-separated), as every event names a path. */
+  | { event: 'summary'; path: string; files: number; done: number; failed: number; resumed: number; skipped: number; bytes: number; seconds: number; mibPerSecond: number };
 
 export interface Reporter {
   emit(event: TransferEvent): void;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { answerError } from '../api/http.ts';
 import { assertUnchanged, readRange } from './local-file.ts';
 import { UploadGone, uploadMetadata, type Transfer, type TransferContext } from './transfer.ts';
@@ -84,7 +85,13 @@ async function sendPart(context: TransferContext, signPath: string, number: numb
   const start = (number - 1) * partSize;
   await assertUnchanged(item.path, entry.fingerprint);
   const bytes = await readRange(item.path, start, start + partLength(number, partSize, entry.fingerprint.size));
-  const answer = await session.http.send('PUT', url, { body: bytes });
+  // Content-MD5 makes the store keep the part whole or not at all. Without it, a PUT cut
+  // short (this process killed, the link lost) can be kept as complete: versitygw stores
+  // such a part at its announced length with the missing bytes as zeros and lists it, and
+  // the next run would skip it and assemble a corrupt file. It is not part of the
+  // presigned signature, so every part URL takes it.
+  const md5 = createHash('md5').update(bytes).digest('base64');
+  const answer = await session.http.send('PUT', url, { body: bytes, headers: { 'content-md5': md5 } });
   const etag = answer.headers.get('etag');
   await answer.body?.cancel();
   if (!answer.ok || !etag) throw answerError(answer.status, undefined, 'PUT', `part ${number}`);

@@ -14,7 +14,8 @@ function describe(err: unknown): string {
   const cause = (err as { causingError?: { code?: string; message?: string } }).causingError;
   if (status !== undefined) {
     const body = (err as { originalResponse?: { getBody(): string } }).originalResponse?.getBody() ?? '';
-    const said = /"message":"([^"]*)"/.exec(body)?.[1];
+    // The JSON error's message, or a short plain-text answer (the tus routes answer some refusals in text).
+    const said = /"message":"([^"]*)"/.exec(body)?.[1] ?? (/^[^{<\p{Cc}]{1,200}$/u.test(body.trim()) ? body.trim() : undefined);
     return `the server answered ${status}${said ? `: ${said}` : ''}`;
   }
   if (cause) return `the server could not be reached (${cause.code ?? cause.message})`;
@@ -49,9 +50,10 @@ export class Uploader {
     private readonly settings: UploadSettings,
   ) {}
 
-  async run(items: UploadItem[]): Promise<SummaryEvent> {
+  /** `given`: the paths the run was asked for, which the summary names. */
+  async run(items: UploadItem[], given: string[]): Promise<SummaryEvent> {
     const started = Date.now();
-    const summary: SummaryEvent = { event: 'summary', files: items.length, done: 0, failed: 0, resumed: 0, skipped: 0, bytes: 0, seconds: 0, mibPerSecond: 0 };
+    const summary: SummaryEvent = { event: 'summary', path: given.join(' '), files: items.length, done: 0, failed: 0, resumed: 0, skipped: 0, bytes: 0, seconds: 0, mibPerSecond: 0 };
     const queue = [...items];
     const worker = async () => {
       for (let item = queue.shift(); item; item = queue.shift()) {
