@@ -370,7 +370,7 @@ for (const mode of availableModes()) {
   test.serial(`${mode}: while files is down, the outbox backlog grows by each completed upload and the breakers to files open; after its restart the backlog drains to 0 and they close`, async (t) => {
     const { cluster } = await clusterOf();
     const user = await registerAndLogin(cluster.baseUrl);
-    const instance = { upstream: 'files', instance: cluster.files.url };
+    const instance = { upstream: 'files', upstream_instance: cluster.files.url };
     const [uploadBefore, gatewayBefore] = [await scrape.upload(cluster), await scrape.gateway(cluster)];
     t.is(uploadBefore.value('govault_registration_outbox_backlog'), 0);
     t.is(uploadBefore.value('circuit_breaker_open', { upstream: 'files' }), 0);
