@@ -27,9 +27,13 @@ test.before(async () => {
 });
 test.after.always(() => server.close());
 
-async function counts(registry: Registry) {
-  const metric = await registry.getSingleMetric('govault_s3_request_duration_seconds')!.get();
-  return metric.values.filter((v) => v.metricName === 'govault_s3_request_duration_seconds_count').map((v) => ({ ...v.labels, count: v.value }));
+async function counts(registry: Registry): Promise<Array<{ operation: string; outcome: string; count: number }>> {
+  const text = await registry.metrics();
+  return [...text.matchAll(/^govault_s3_request_duration_seconds_count\{operation="(\w+)",outcome="(\w+)"\} (\d+)$/gm)].map(([, operation, outcome, count]) => ({
+    operation: operation!,
+    outcome: outcome!,
+    count: Number(count),
+  }));
 }
 
 test('each S3 request is timed once with its operation and outcome; a presigned URL is not', async (t) => {
