@@ -88,11 +88,16 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   app.use(withoutMetrics(operationalRoutes(metrics.registry, readiness)));
   // Before the rate limit: a page load is a handful of requests from memory, and should not spend the API budget.
   app.use(webApp.middleware());
+  const rateLimitRules = {
+    general: { name: 'api', max: config.rateLimit.max, windowMs },
+    credentials: { name: 'credentials', max: config.rateLimit.authMax, windowMs },
+  };
+  // At 0 from the first scrape: a burst of 429s between two scrapes must show as an increase.
+  for (const rule of Object.values(rateLimitRules)) gatewayMetrics.rateLimited.labels({ rule: rule.name }).inc(0);
   app.use(
     rateLimit({
       store,
-      general: { name: 'api', max: config.rateLimit.max, windowMs },
-      credentials: { name: 'credentials', max: config.rateLimit.authMax, windowMs },
+      ...rateLimitRules,
       isCredentialRequest: (ctx) => isCredentialRequest(routeOf(ctx), ctx.method),
       userOf: (ctx) => verifier.userOf(ctx),
       onLimited: (rule) => gatewayMetrics.rateLimited.inc({ rule: rule.name }),

@@ -67,6 +67,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
 
   const metrics = createMetrics('upload');
   const breakerOpen = breakerStateGauge(metrics.registry);
+  breakerOpen.set({ upstream: 'files' }, 0);
   const files = new ServiceClient('files', config.filesUrl, InternalTokenIssuer.fromKeyDir(config.internalKeyDir, 'upload'), {
     onBreakerChange: (open) => breakerOpen.set({ upstream: 'files' }, open ? 1 : 0),
   });

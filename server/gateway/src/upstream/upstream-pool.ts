@@ -92,6 +92,8 @@ export function createUpstreamPools(config: GatewayConfig, metrics: GatewayMetri
       config.upstreams[name].map((url) => {
         const labels = { upstream: name, upstream_instance: url };
         metrics.breakerOpen.set(labels, 0);
+        // Every series from the first scrape: a counter born at 1 shows no increase() to Prometheus.
+        for (const state of ['open', 'closed']) metrics.breakerTransitions.labels({ ...labels, state }).inc(0);
         const breaker = new CircuitBreaker(
           {
             name: `${name} ${url}`,
