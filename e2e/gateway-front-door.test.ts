@@ -121,7 +121,9 @@ for (const mode of availableModes()) {
 
     const afterRestart = requests.slice(requests.findIndex((r) => r.method === 'RESTART') + 1);
     t.is(requests.filter((r) => r.method === 'POST').length, 1, `the upload was never created again: ${JSON.stringify(afterRestart)}`);
-    t.true(afterRestart.some((r) => r.method === 'HEAD'), 'the client asked for its offset');
+    // A PATCH the gateway held until the new instance was up needs no HEAD; one that failed does.
+    const patchesFailed = afterRestart.filter((r) => r.method === 'PATCH').length - afterRestart.filter((r) => r.method === 'PATCH answered 204').length;
+    if (patchesFailed > 0) t.true(afterRestart.some((r) => r.method === 'HEAD'), `a PATCH failed, so the client asked for its offset: ${JSON.stringify(afterRestart)}`);
     const resumedAt = Number(afterRestart.find((r) => r.method === 'PATCH' && Number(r.offset) > 0)?.offset);
     t.true(resumedAt >= acceptedBeforeRestart, `resumed at ${resumedAt}, ${acceptedBeforeRestart} bytes were accepted before the restart`);
     t.false(afterRestart.some((r) => r.method === 'PATCH' && r.offset === '0'), 'no PATCH from zero');
