@@ -49,7 +49,7 @@ export function gatewayDashboard() {
     .withPanel(
       timeseries({
         title: '429s by rule',
-        description: 'Requests per second the rate limiter answered 429, by rule (api, auth).',
+        description: 'Requests per second the rate limiter answered 429, by rule: api (per user or address) and credentials (login, registration).',
         unit: 'reqps',
         width: 8,
         queries: [{ expr: 'sum by (rule) (rate(rate_limited_requests_total{job="govault-gateway"}[$__rate_interval]))', legend: '{{rule}}' }],
