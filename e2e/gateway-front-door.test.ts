@@ -135,7 +135,7 @@ for (const mode of availableModes()) {
   test.serial(`${mode}: a killed files service is a quick 503 with the breaker open; it serves again after a restart`, async (t) => {
     const cluster = await clusterOf();
     const user = await registerAndLogin(cluster.baseUrl);
-    const labels = { upstream: 'files', instance: cluster.files.url };
+    const labels = { upstream: 'files', upstream_instance: cluster.files.url };
     t.is((await fetch(`${cluster.baseUrl}/api/files`, { headers: user.auth })).status, 200);
 
     await cluster.files.kill();

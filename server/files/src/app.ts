@@ -3,6 +3,8 @@ import {
   breakerStateGauge,
   createMetrics,
   createS3Client,
+  createS3Metrics,
+  type ServiceMetrics,
   createServiceApp,
   InternalTokenIssuer,
   InternalTokenVerifier,
@@ -51,8 +53,8 @@ export async function buildFilesApp(config: FilesConfig, logger: Logger): Promis
   const database: DatabaseSettings = { url: config.databaseUrl, schema: 'files', migrationsDir };
   await migrate(database, logger);
   const orm = await openOrm(database, [FileEntity]);
-  const storage = createStorage(config);
   const metrics = createMetrics('files');
+  const storage = createStorage(config, metrics.registry);
 
   const breakerOpen = breakerStateGauge(metrics.registry);
   const auth = new ServiceClient('auth', config.authUrl, InternalTokenIssuer.fromKeyDir(config.keyDir, 'files'), {
@@ -102,9 +104,10 @@ export async function buildFilesApp(config: FilesConfig, logger: Logger): Promis
   };
 }
 
-function createStorage(config: FilesConfig): { store: ObjectStorage; close(): void } {
+function createStorage(config: FilesConfig, registry: ServiceMetrics['registry']): { store: ObjectStorage; close(): void } {
   if (!config.s3) return { store: new DiskObjectStorage(config.storageDir), close: () => undefined };
-  const client = createS3Client(config.s3);
+  // Requests are timed; the public client only presigns, and presigning is no request.
+  const client = createS3Client(config.s3, { metrics: createS3Metrics(registry) });
   const publicClient = createS3Client(config.s3, { public: true });
   return {
     store: new S3ObjectStorage(client, publicClient, config.s3.bucket, config.downloadUrlTtlSeconds),

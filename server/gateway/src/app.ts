@@ -9,12 +9,13 @@ import {
   notFound,
   operationalRoutes,
   readPublicKeys,
+  readyGauge,
   requestId,
   type Logger,
 } from '@govault/lib';
 import { AccessTokenVerifier, authenticate } from './auth/authenticate.ts';
 import { JwksKeys } from './auth/jwks-keys.ts';
-import type { GatewayConfig } from './config.ts';
+import type { GatewayConfig, UpstreamName } from './config.ts';
 import { gatewayAccessLog } from './http/access-log.ts';
 import { singleHost } from './http/single-host.ts';
 import { corsPolicy } from './http/cors.ts';
@@ -44,7 +45,7 @@ export interface GatewayApp {
 export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayApp {
   const issuer = InternalTokenIssuer.fromKeyDir(config.internalKeyDir, 'gateway');
   const metrics = createMetrics('gateway');
-  const gatewayMetrics = createGatewayMetrics(metrics.registry);
+  const gatewayMetrics = createGatewayMetrics(metrics.registry, Object.keys(config.upstreams) as UpstreamName[]);
   const pools = createUpstreamPools(config, gatewayMetrics, logger);
   const verifier = new AccessTokenVerifier(new JwksKeys(() => pools.auth.pick()?.url ?? pools.auth.instances[0]?.url, issuer, logger));
   const proxy = new StreamingProxy(
@@ -56,6 +57,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
       waitFor: ['upload'],
       bodyIdleTimeoutMs: config.clientLimits.bodyIdleTimeoutMs,
       maxSocketsPerInstance: config.clientLimits.upstreamMaxSockets,
+      onRetry: (upstream, reason) => gatewayMetrics.upstreamRetries.inc({ upstream, reason }),
     },
     logger,
   );
@@ -65,6 +67,7 @@ export function buildGatewayApp(config: GatewayConfig, logger: Logger): GatewayA
   const store: RateLimitStore = redisStore ?? new MemoryRateLimitStore();
   const readiness = upstreamChecks(pools);
   if (redisStore) readiness.redis = () => redisStore.ping();
+  readyGauge(metrics.registry, readiness);
   const { windowMs } = config.rateLimit;
   const webApp = new WebApp({ dir: config.webApp.dir, csp: webAppCsp({ connectOrigins: config.webApp.connectOrigins }), logger });
   void webApp.load();

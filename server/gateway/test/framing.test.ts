@@ -185,5 +185,5 @@ test('a 5xx answered by an upstream counts against its breaker, and still reache
   for (let i = 0; i < 6; i++) statuses.push((await fetch(`${gateway.base}/api/files`, { headers: { Authorization: bearer() } })).status);
   t.is(statuses[0], 500);
   t.is(statuses.at(-1), 503, statuses.join(','));
-  t.is(await metricValue(gateway.base, 'circuit_breaker_open', { upstream: 'files', instance: files.url }), 1);
+  t.is(await metricValue(gateway.base, 'circuit_breaker_open', { upstream: 'files', upstream_instance: files.url }), 1);
 });

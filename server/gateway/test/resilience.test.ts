@@ -20,7 +20,7 @@ async function fixture(t: { teardown(fn: () => Promise<void>): void }, env: Reco
 
 test('a dead files service: 503 with Retry-After quickly, the breaker metric shows open, then it recovers by itself', async (t) => {
   const { files, gateway } = await fixture(t);
-  const labels = { upstream: 'files', instance: files.url };
+  const labels = { upstream: 'files', upstream_instance: files.url };
   for (let i = 0; i < 5; i++) t.is((await fetch(`${gateway.base}/api/files`, { headers: asUser() })).status, 200);
   t.is(await metricValue(gateway.base, 'circuit_breaker_open', labels), 0);
 
@@ -78,7 +78,7 @@ test('several instances are served in turn, and a dead one is skipped while the 
   }
   t.true(statuses.every((s) => s === 200), statuses.join(','));
   t.true(one.seen.length >= 10 && two.seen.length >= 10, `one ${one.seen.length}, two ${two.seen.length}`);
-  t.is(await metricValue(gateway.base, 'circuit_breaker_open', { upstream: 'files', instance: `http://127.0.0.1:${deadPort}` }), 1);
+  t.is(await metricValue(gateway.base, 'circuit_breaker_open', { upstream: 'files', upstream_instance: `http://127.0.0.1:${deadPort}` }), 1);
 });
 
 test('an upstream that does not answer in time gets a 503, not a hanging client', async (t) => {

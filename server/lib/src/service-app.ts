@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { errorMiddleware } from './errors.ts';
-import { operationalRoutes, type ReadinessCheck } from './health.ts';
+import { operationalRoutes, readyGauge, type ReadinessCheck } from './health.ts';
 import { httpMetrics, type ServiceMetrics } from './metrics.ts';
 import { accessLog, requestId } from './request-context.ts';
 
@@ -14,9 +14,11 @@ export interface ServiceAppParts {
 /**
  * The middleware every service starts with: request id, access log, error mapper,
  * metrics, and the operational routes (/healthz, /readyz, /metrics). The service adds
- * its internal-token check and routes after this.
+ * its internal-token check and routes after this. The registry gains `govault_ready`,
+ * from the same checks as /readyz.
  */
 export function createServiceApp(parts: ServiceAppParts): Koa {
+  readyGauge(parts.metrics.registry, parts.readiness);
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestId());

@@ -9,6 +9,7 @@ import {
   breakerStateGauge,
   createMetrics,
   createS3Client,
+  createS3Metrics,
   createServiceApp,
   migrate,
   openOrm,
@@ -33,7 +34,7 @@ import { PgKvStore } from './storage/pg-kv-store.ts';
 import { Sql } from './storage/sql.ts';
 import { createTusLocker } from './tus/pg-locker.ts';
 import { createUploadMetrics } from './tus/tus-metrics.ts';
-import { createTusServer } from './tus/tus-server.ts';
+import { RESUME_GAP_SECONDS, createTusServer } from './tus/tus-server.ts';
 import { tusRoutes } from './tus/tus.routes.ts';
 import { DiskMultipartStore } from './multipart/disk-multipart-store.ts';
 import { multipartAbandonSweep } from './multipart/multipart-sweep.ts';
@@ -73,7 +74,11 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
   const parts = new SqlUploadPartRepository(sql);
   const outbox = new SqlRegistrationOutbox(sql);
   const uploadMetrics = createUploadMetrics(metrics.registry, {
-    activeUploads: () => sessions.countInFlight(),
+    activeUploads: async () => {
+      const counts = await sessions.countInFlightByProtocol();
+      return { tus: counts.tus, direct: counts.multipart };
+    },
+    overdueUploads: () => sessions.countOverdue(config.uploadExpirySeconds),
     outboxBacklog: () => outbox.backlog(),
     failedRegistrations: () => outbox.failedCount(),
   });
@@ -90,8 +95,11 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
 
   if (!config.s3) mkdirSync(config.storageDir, { recursive: true });
   mkdirSync(config.spoolDir, { recursive: true });
+  // Every S3 request of this service, the tus store's own client included (S3 mode only).
+  const s3Metrics = config.s3 ? createS3Metrics(metrics.registry) : undefined;
   const datastore = createDataStore({
     s3: config.s3,
+    s3Metrics,
     storageDir: config.storageDir,
     expirySeconds: config.uploadExpirySeconds,
     maxUploadSize: config.maxUploadSize,
@@ -115,21 +123,22 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
 
   // Direct multipart uploads: presigned S3 part URLs, or (embedded) HMAC-signed URLs to ourselves.
   const partSigner = new PartUrlSigner(config.multipartKeyFile, config.multipartUrlTtlSeconds);
-  const s3Clients = config.s3 ? [createS3Client(config.s3), createS3Client(config.s3, { public: true })] as const : undefined;
+  const s3Clients = config.s3 ? [createS3Client(config.s3, { metrics: s3Metrics! }), createS3Client(config.s3, { public: true })] as const : undefined;
   const diskParts = config.s3 ? undefined : new DiskMultipartStore(config.storageDir, partSigner);
   const multipart = new MultipartService(
     new MikroMultipartRepository(orm),
     s3Clients ? new S3MultipartStore(s3Clients[0], s3Clients[1], config.s3!.bucket, config.multipartUrlTtlSeconds) : diskParts!,
     uploads,
-    { maxUploadSize: config.maxUploadSize, urlTtlSeconds: config.multipartUrlTtlSeconds },
+    { maxUploadSize: config.maxUploadSize, urlTtlSeconds: config.multipartUrlTtlSeconds, resumeGapSeconds: RESUME_GAP_SECONDS },
     logger,
+    uploadMetrics.direct,
     diskParts,
   );
 
   const janitor = new Janitor(
     [
       multipartAbandonSweep(multipart, config.uploadExpirySeconds, config.expirySweepSeconds * 1000),
-      outboxSweep(uploads, 1_000),
+      outboxSweep(uploads, 1_000, uploadMetrics),
       tusExpirySweep({
         sessions,
         parts,
@@ -137,7 +146,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
         expirySeconds: config.uploadExpirySeconds,
         everyMs: config.expirySweepSeconds * 1000,
         logger,
-        onExpired: () => uploadMetrics.expired.inc(),
+        onExpired: () => uploadMetrics.tus.expired.inc(),
       }),
     ],
     logger,

@@ -152,9 +152,10 @@ async function buildFilesRegistrationGap(stack: Stack, userId: string, data: Buf
   return { url: done.url, id };
 }
 
-async function metricValue(stack: Stack, name: string): Promise<number> {
+async function metricValue(stack: Stack, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${stack.uploadBase}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((w) => l.includes(w)));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -431,7 +432,7 @@ for (const mode of modes) {
     const stack = stackFor();
     const userId = randomUUID();
     const data = randomBytes(12 * MiB);
-    const before = await metricValue(stack, 'govault_uploads_resumed_total');
+    const before = await metricValue(stack, 'govault_uploads_resumed_total', { mode: 'tus' });
     let url: string | undefined;
     for (let round = 0; round < 3; round++) {
       // Each round sends one more 2 MiB chunk, then the client goes away.
@@ -456,7 +457,7 @@ for (const mode of modes) {
     const done = await upload(stack, userId, data, { uploadUrl: url, chunkSize: 2 * MiB });
     t.truthy(done.fileId);
     t.is(sha256(await stack.readObject(row.storage_key)), sha256(data));
-    t.is((await metricValue(stack, 'govault_uploads_resumed_total')) - before, 3, 'three resumes (the HEADs after each interruption)');
+    t.is((await metricValue(stack, 'govault_uploads_resumed_total', { mode: 'tus' })) - before, 3, 'three resumes (the HEADs after each interruption)');
   });
 
   test.serial(`${mode}: protocol errors carry Tus-Resumable and the right status`, async (t) => {

@@ -11,6 +11,7 @@ import {
   type UpstreamPool,
   type UpstreamPools,
 } from '../upstream/upstream-pool.ts';
+import type { UpstreamRetryReason } from '../upstream/gateway-metrics.ts';
 import { originOf } from '../http/public-origin.ts';
 import { routeOf } from '../http/route-name.ts';
 import { requestHeadersFor, responseHeadersFrom } from './forward-headers.ts';
@@ -44,6 +45,8 @@ export interface ProxyOptions {
   bodyIdleTimeoutMs: number;
   /** Connections to each upstream instance. */
   maxSocketsPerInstance: number;
+  /** Called for each retry of a request: on the next instance, or after one wait for a restarting one. */
+  onRetry?(upstream: UpstreamName, reason: UpstreamRetryReason): void;
 }
 
 /**
@@ -165,9 +168,12 @@ export class StreamingProxy {
     const tried = new Set<UpstreamInstance>();
     let lastError: unknown;
     let mayHaveArrived = false;
+    let movingOn = false;
     for (let delay = 100; ; ) {
       const instance = pool.pick(tried);
       if (instance) {
+        if (movingOn) this.options.onRetry?.(pool.name, 'next_instance');
+        movingOn = false;
         tried.add(instance);
         try {
           const response = await instance.breaker.run(() => this.attempt(ctx, instance, headers, body, client).then(UpstreamServerError.check));
@@ -177,6 +183,7 @@ export class StreamingProxy {
           lastError = err;
           mayHaveArrived ||= !neverDelivered(err);
           if (!isUnreachable(err) || body?.consumed || client.gone) throw err;
+          movingOn = true;
           continue;
         }
       }
@@ -184,9 +191,11 @@ export class StreamingProxy {
       if (!waits || Date.now() + delay > deadline || client.gone) {
         throw lastError ?? new UpstreamFailure(`every circuit to ${pool.name} is open`, 'CIRCUIT_OPEN');
       }
+      this.options.onRetry?.(pool.name, 'wait');
       await sleep(delay);
       delay = Math.min(delay * 2, 1_000);
       tried.clear();
+      movingOn = false;
     }
   }
 

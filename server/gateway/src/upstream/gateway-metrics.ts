@@ -1,25 +1,34 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** What the gateway adds to the common HTTP metrics: breaker state and transitions, rate limiting. */
+/**
+ * What the gateway adds to the common HTTP metrics: breaker state and transitions, rate
+ * limiting, upstream retries. The instance label is `upstream_instance`: Prometheus sets
+ * its own `instance` (the scrape target) and would rename ours `exported_instance`.
+ */
 export interface GatewayMetrics {
-  breakerOpen: Gauge<'upstream' | 'instance'>;
-  breakerTransitions: Counter<'upstream' | 'instance' | 'state'>;
+  breakerOpen: Gauge<'upstream' | 'upstream_instance'>;
+  breakerTransitions: Counter<'upstream' | 'upstream_instance' | 'state'>;
   rateLimited: Counter<'rule'>;
+  /** `next_instance`: moved on after an unreachable instance; `wait`: one sleep waiting for a restarting one. */
+  upstreamRetries: Counter<'upstream' | 'reason'>;
 }
 
-export function createGatewayMetrics(registry: Registry): GatewayMetrics {
-  return {
+export type UpstreamRetryReason = 'next_instance' | 'wait';
+
+/** `upstreams`: their retry series exist (at 0) from the first scrape. */
+export function createGatewayMetrics(registry: Registry, upstreams: readonly string[] = []): GatewayMetrics {
+  const metrics: GatewayMetrics = {
     // Same name as the upload service's breaker gauge, plus the instance: one dashboard query for both.
     breakerOpen: new Gauge({
       name: 'circuit_breaker_open',
       help: '1 when the circuit breaker to an upstream instance is open',
-      labelNames: ['upstream', 'instance'] as const,
+      labelNames: ['upstream', 'upstream_instance'] as const,
       registers: [registry],
     }),
     breakerTransitions: new Counter({
       name: 'circuit_breaker_transitions_total',
       help: 'Circuit breaker state changes, by the state entered (open, closed)',
-      labelNames: ['upstream', 'instance', 'state'] as const,
+      labelNames: ['upstream', 'upstream_instance', 'state'] as const,
       registers: [registry],
     }),
     rateLimited: new Counter({
@@ -28,5 +37,15 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    upstreamRetries: new Counter({
+      name: 'govault_gateway_upstream_retries_total',
+      help: 'Requests sent again: to the next instance after one was unreachable (next_instance), or after waiting for a restarting one (wait, once per wait)',
+      labelNames: ['upstream', 'reason'] as const,
+      registers: [registry],
+    }),
   };
+  for (const upstream of upstreams) {
+    for (const reason of ['next_instance', 'wait'] satisfies UpstreamRetryReason[]) metrics.upstreamRetries.labels({ upstream, reason }).inc(0);
+  }
+  return metrics;
 }

@@ -90,7 +90,7 @@ export function createUpstreamPools(config: GatewayConfig, metrics: GatewayMetri
     new UpstreamPool(
       name,
       config.upstreams[name].map((url) => {
-        const labels = { upstream: name, instance: url };
+        const labels = { upstream: name, upstream_instance: url };
         metrics.breakerOpen.set(labels, 0);
         const breaker = new CircuitBreaker(
           {

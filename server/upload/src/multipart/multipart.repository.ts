@@ -20,6 +20,12 @@ export interface MultipartRepository {
   parts(uploadId: string): Promise<StoredPart[]>;
   /** In flight → aborted (parts forgotten); `idleSince`: only if nothing happened after it. */
   markAborted(uploadId: string, idleSince?: Date): Promise<boolean>;
+  /**
+   * Counts a resume of an upload in flight that holds recorded parts, when nothing has
+   * happened for `afterGapSeconds` and no resume was counted since the last activity
+   * (the tus rule: once per interruption). True if counted.
+   */
+  noteResume(uploadId: string, afterGapSeconds: number): Promise<boolean>;
   findIdle(idleSince: Date, limit: number): Promise<MultipartSession[]>;
 }
 
@@ -77,6 +83,20 @@ export class MikroMultipartRepository implements MultipartRepository {
       if (changed > 0) await em.nativeDelete(MultipartPartSchema, { uploadId });
       return changed > 0;
     });
+  }
+
+  async noteResume(uploadId: string, afterGapSeconds: number): Promise<boolean> {
+    const schema = `"${this.orm.config.get('schema')}"`;
+    const result = await this.orm.em.getConnection().execute<{ affectedRows: number }>(
+      `UPDATE ${schema}.upload_sessions s SET resume_count = resume_count + 1, last_resumed_at = now()
+       WHERE s.id = ? AND s.protocol = 'multipart' AND s.state IN ('created', 'uploading')
+         AND EXISTS (SELECT 1 FROM ${schema}.upload_parts p WHERE p.upload_id = s.id)
+         AND (s.last_resumed_at IS NULL OR s.last_resumed_at < s.updated_at)
+         AND s.updated_at <= now() - make_interval(secs => ?)`,
+      [uploadId, afterGapSeconds],
+      'run',
+    );
+    return result.affectedRows > 0;
   }
 
   async findIdle(idleSince: Date, limit: number): Promise<MultipartSession[]> {

@@ -4,6 +4,7 @@ import { AppError, conflict, fileNameFrom, notFound, payloadTooLarge, validation
 import { contentTypeFrom } from '../session/file-name.ts';
 import type { RegistrationRefusal } from '../registration/outbox.repository.ts';
 import type { UploadService } from '../session/upload.service.ts';
+import type { DIRECT_FAILURES, ModeMetrics } from '../tus/tus-metrics.ts';
 import type { MultipartStore, MultipartTarget, PartSink } from './multipart-store.ts';
 import type { MultipartRepository, MultipartSession } from './multipart.repository.ts';
 import { MAX_PART_SIZE, partSizeGuidance, verifyPartList, type ClaimedPart, type PartSizeGuidance, type StoredPart } from './part-list.ts';
@@ -31,7 +32,13 @@ export interface CompletedMultipartUpload {
 export interface MultipartLimits {
   maxUploadSize: number;
   urlTtlSeconds: number;
+  /** A list-parts this long after the upload's last activity is a resume (tus's PATCH rule). */
+  resumeGapSeconds: number;
 }
+
+export type DirectUploadMetrics = ModeMetrics<(typeof DIRECT_FAILURES)[number]>;
+
+const inFlight = (session: MultipartSession | null) => session?.state === 'created' || session?.state === 'uploading';
 
 const targetOf = (session: MultipartSession): MultipartTarget => ({
   uploadId: session.id,
@@ -62,6 +69,7 @@ export class MultipartService {
     private readonly uploads: UploadService,
     private readonly limits: MultipartLimits,
     private readonly logger: Logger,
+    private readonly metrics: DirectUploadMetrics,
     private readonly partSink?: PartSink,
   ) {}
 
@@ -86,6 +94,7 @@ export class MultipartService {
       },
       storeUploadId,
     );
+    this.metrics.created.inc();
     return { key, uploadId, ...partSizeGuidance(this.limits.maxUploadSize, input.size) };
   }
 
@@ -109,6 +118,8 @@ export class MultipartService {
     const session = await this.inFlight(ownerId, uploadId, key);
     const parts = await this.storedParts(session);
     await this.repository.syncParts(uploadId, parts);
+    // Before the touch: the gap is counted from the activity before this call.
+    if (parts.length > 0 && (await this.repository.noteResume(uploadId, this.limits.resumeGapSeconds).catch(() => false))) this.metrics.resumed.inc();
     await this.repository.touch(uploadId);
     return parts;
   }
@@ -132,12 +143,21 @@ export class MultipartService {
     return this.oneAtATime(uploadId, async (): Promise<CompletedMultipartUpload> => {
       let session = await this.owned(ownerId, uploadId, key);
       if (session.state !== 'completed') {
-        if (session.state !== 'created' && session.state !== 'uploading') throw gone();
-        const parts = verifyPartList(claimed, await this.storedParts(session), this.limits.maxUploadSize);
-        await this.assemble(session, parts).catch(async (err) => {
+        if (!inFlight(session)) throw gone();
+        const size = await this.assemble(session, claimed).catch(async (err) => {
+          const now = await this.repository.find(uploadId);
           // Another instance may have completed it in the meantime: then this is a retry.
-          if ((await this.repository.find(uploadId))?.state !== 'completed') throw err;
+          if (now?.state === 'completed') return undefined;
+          // Refused parts (4xx) or the store failing; an upload aborted meanwhile is no failure of this one.
+          if (!(err instanceof AppError)) this.metrics.failed('storage');
+          else if (err.status !== 404 || inFlight(now)) this.metrics.failed('parts');
+          throw err;
         });
+        if (size !== undefined) {
+          this.metrics.completed.inc();
+          this.metrics.bytesReceived.inc(size);
+          this.metrics.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
+        }
         session = (await this.repository.find(uploadId))!;
       }
       const registration = await this.uploads.ensureRegistered(session, requestId);
@@ -151,7 +171,7 @@ export class MultipartService {
     const session = await this.owned(ownerId, uploadId, key);
     if (session.state === 'completed') throw conflict('the upload is complete; delete the file instead');
     await this.store.abort(targetOf(session));
-    await this.repository.markAborted(uploadId);
+    if (await this.repository.markAborted(uploadId)) this.metrics.terminated.inc();
     return {};
   }
 
@@ -176,7 +196,10 @@ export class MultipartService {
     for (const session of await this.repository.findIdle(idleSince, limit)) {
       try {
         await this.store.abort(targetOf(session));
-        if (await this.repository.markAborted(session.id, idleSince)) aborted++;
+        if (await this.repository.markAborted(session.id, idleSince)) {
+          this.metrics.expired.inc();
+          aborted++;
+        }
       } catch (err) {
         this.logger.warn({ err, uploadId: session.id }, 'could not abort an abandoned multipart upload');
       }
@@ -185,7 +208,9 @@ export class MultipartService {
     return aborted;
   }
 
-  private async assemble(session: MultipartSession, parts: StoredPart[]): Promise<void> {
+  /** Checks the claimed parts against the store, has it assemble them, and records the completion; the object's size. */
+  private async assemble(session: MultipartSession, claimed: ClaimedPart[]): Promise<number> {
+    const parts = verifyPartList(claimed, await this.storedParts(session), this.limits.maxUploadSize);
     const expected = parts.reduce((sum, part) => sum + part.size, 0);
     const size = await this.store.complete(targetOf(session), parts);
     if (size !== expected) {
@@ -195,6 +220,7 @@ export class MultipartService {
     }
     await this.repository.syncParts(session.id, parts);
     if (!(await this.uploads.completeAssembled(session.id, size))) throw gone();
+    return size;
   }
 
   private async storedParts(session: MultipartSession): Promise<StoredPart[]> {

@@ -25,6 +25,12 @@ export interface UploadSessionRepository {
   /** Marks an incomplete upload expired; false if it completed or ended meanwhile. */
   markExpired(id: string): Promise<boolean>;
   countInFlight(): Promise<number>;
+  countInFlightByProtocol(): Promise<Record<UploadSession['protocol'], number>>;
+  /**
+   * Incomplete uploads past their expiry that no sweep has removed yet: tus counted from
+   * creation, direct from the last activity (as the two sweeps take them).
+   */
+  countOverdue(expirySeconds: number): Promise<number>;
 }
 
 export class MikroUploadSessionRepository implements UploadSessionRepository {
@@ -111,5 +117,24 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
 
   countInFlight(): Promise<number> {
     return this.orm.em.fork().count(UploadSessionSchema, { state: { $in: ['created', 'uploading'] } });
+  }
+
+  async countInFlightByProtocol(): Promise<Record<UploadSession['protocol'], number>> {
+    const em = this.orm.em.fork();
+    const [tus, multipart] = await Promise.all(
+      (['tus', 'multipart'] as const).map((protocol) => em.count(UploadSessionSchema, { protocol, state: { $in: ['created', 'uploading'] } })),
+    );
+    return { tus: tus!, multipart: multipart! };
+  }
+
+  async countOverdue(expirySeconds: number): Promise<number> {
+    const before = new Date(Date.now() - expirySeconds * 1000);
+    const em = this.orm.em.fork();
+    const inFlight = { state: { $in: ['created', 'uploading'] as UploadSession['state'][] } };
+    const [tus, multipart] = await Promise.all([
+      em.count(UploadSessionSchema, { ...inFlight, protocol: 'tus', createdAt: { $lt: before } }),
+      em.count(UploadSessionSchema, { ...inFlight, protocol: 'multipart', updatedAt: { $lt: before } }),
+    ]);
+    return tus + multipart;
   }
 }

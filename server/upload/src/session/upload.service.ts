@@ -162,13 +162,20 @@ export class UploadService {
     }
   }
 
-  /** The retry worker's step: delivers every due outbox entry; returns how many were registered. */
-  async deliverDue(limit = 20): Promise<number> {
+  /**
+   * The retry worker's step: delivers every due outbox entry; returns how many were
+   * registered. `onAttempt` hears the outcome of each registration attempt.
+   */
+  async deliverDue(limit = 20, onAttempt?: (registration: Registration) => void): Promise<number> {
     let delivered = 0;
     for (const { uploadId } of await this.outbox.claimDue(limit, 30)) {
       const session = await this.sessions.find(uploadId);
       if (session?.fileId) await this.outbox.delivered(uploadId);
-      else if (session && (await this.deliver(session)).state === 'registered') delivered++;
+      else if (session) {
+        const registration = await this.deliver(session);
+        onAttempt?.(registration);
+        if (registration.state === 'registered') delivered++;
+      }
     }
     return delivered;
   }

@@ -6,7 +6,7 @@ import { crc32 } from 'node:zlib';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import type { DataStore, KvStore, Upload } from '@tus/server';
-import type { Logger, S3Settings } from '@govault/lib';
+import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
 import { PartFile, crc32Header } from './part-file.ts';
@@ -82,8 +82,11 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
     /** Where parts wait on disk between the request body and S3. */
     private readonly spoolDir: string,
     private readonly keepFinished: KeepFinishedUpload,
+    s3Metrics?: S3RequestMetrics,
   ) {
     super(options);
+    // The store builds its own S3 client from the options: its requests are timed like ours.
+    if (s3Metrics) instrumentS3Client(this.client, s3Metrics);
   }
 
   /**
@@ -301,6 +304,8 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
 
 export function createDataStore(options: {
   s3?: S3Settings;
+  /** Times the S3 store's requests (it builds its own client). */
+  s3Metrics?: S3RequestMetrics;
   storageDir: string;
   expirySeconds: number;
   maxUploadSize: number;
@@ -333,5 +338,6 @@ export function createDataStore(options: {
     options.logger,
     options.spoolDir,
     options.keepFinished,
+    options.s3Metrics,
   );
 }

@@ -12,7 +12,7 @@ export const FILE_ID_HEADER = 'GoVault-File-Id';
 /** On a completed upload the files service refused: why it did not become a file. */
 export const REGISTRATION_ERROR_HEADER = 'GoVault-Registration-Error';
 /** A PATCH after this long without progress counts as a resume (a HEAD always does). */
-const RESUME_GAP_SECONDS = 10;
+export const RESUME_GAP_SECONDS = 10;
 
 /**
  * The user each request was authenticated as, set by the Koa layer from the verified
@@ -87,7 +87,7 @@ export function createTusServer(deps: {
       if (session.state === 'terminated' || session.state === 'expired') throw uploadGone;
       if ((req.method === 'HEAD' || req.method === 'PATCH') && session.state !== 'completed' && session.offset > 0) {
         const resumed = await uploads.noteResume(uploadId, req.method === 'HEAD' ? 0 : RESUME_GAP_SECONDS).catch(() => false);
-        if (resumed) metrics.resumed.inc();
+        if (resumed) metrics.tus.resumed.inc();
       }
     },
     async onUploadCreate(req, upload) {
@@ -99,7 +99,7 @@ export function createTusServer(deps: {
         logger.error({ err, uploadId: upload.id }, 'could not record the upload session');
         throw unavailable;
       });
-      metrics.created.inc();
+      metrics.tus.created.inc();
       return {};
     },
     async onUploadFinish(req, upload) {
@@ -108,8 +108,8 @@ export function createTusServer(deps: {
         logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
         throw unavailable;
       });
-      metrics.completed.inc();
-      if (session) metrics.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
+      metrics.tus.completed.inc();
+      if (session) metrics.tus.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
       return { headers: registrationHeaders(registration) };
     },
     onResponseError(_req, err) {
@@ -128,6 +128,6 @@ export function createTusServer(deps: {
     uploads.recordProgress(upload.id, upload.offset).catch((err) => logger.warn({ err }, 'progress not recorded'));
   });
   // The session is marked terminated by the Koa layer, before the 204 goes out (tus.routes.ts).
-  server.on(EVENTS.POST_TERMINATE, () => metrics.terminated.inc());
+  server.on(EVENTS.POST_TERMINATE, () => metrics.tus.terminated.inc());
   return server;
 }

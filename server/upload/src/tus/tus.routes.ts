@@ -137,11 +137,11 @@ async function verifyChecksum(ctx: Context, deps: TusRouteDeps): Promise<Spooled
     const spooled = await spoolAndHash(ctx.req, expected, deps.spoolDir, deps.maxSize);
     if (spooled.matches) return spooled;
     await spooled.discard();
-    deps.metrics.failed.inc({ reason: 'checksum' });
+    deps.metrics.tus.failed('checksum');
     return text(460, 'Checksum mismatch: the body was discarded and the offset is unchanged');
   } catch (err) {
     if (err instanceof BodyTooLarge) return text(413, 'Request body is larger than the maximum upload size');
-    deps.metrics.failed.inc({ reason: 'aborted' });
+    deps.metrics.tus.failed('aborted');
     deps.logger.info({ err }, 'checksummed body not received');
     return text(400, 'Request body could not be read');
   }
@@ -161,9 +161,9 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     // A client that went away mid-body gets no offset, but what reached the store was received all the same.
     const broken = brokenBody(ctx.req);
     const reached = broken ? broken.storedOffset : offset;
-    if (reached !== undefined && reached > from) deps.metrics.bytesReceived.inc(reached - from);
-    if (broken) deps.metrics.failed.inc({ reason: 'aborted' });
-    else if (answer.status >= 460 || answer.status === 423) deps.metrics.failed.inc({ reason: answer.status === 423 ? 'locked' : 'server' });
+    if (reached !== undefined && reached > from) deps.metrics.tus.bytesReceived.inc(reached - from);
+    if (broken) deps.metrics.tus.failed('aborted');
+    else if (answer.status >= 460 || answer.status === 423) deps.metrics.tus.failed(answer.status === 423 ? 'locked' : 'server');
   }
   if (ctx.method === 'PATCH' && answer.status === 409 && id) {
     // Tell the client where the upload really is, so it can continue from there.
