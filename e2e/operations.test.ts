@@ -55,6 +55,7 @@ test.after.always(async () => {
 
 function stackOf(): Promise<Stack> {
   return (stack ??= (async () => {
+    if (!existsSync(PROMETHEUS_BINARY)) throw new Error(`${PROMETHEUS_BINARY} is missing: this suite needs a real Prometheus (Debian: apt-get install prometheus; or set PROMETHEUS_BINARY)`);
     const fresh = await freshDatabases('operations');
     cleanup.push(() => fresh.drop());
     const cluster = await startCluster('real', {
@@ -136,6 +137,13 @@ function substituteVariables(expr: string): string {
 }
 
 const hasNumber = (series: PromSeries) => series.values.some(([, v]) => Number.isFinite(Number(v)));
+
+// Runs everywhere (no service needed): the live check below fills in every variable the panels use.
+test('every template variable in the committed panels\' queries is one the live check fills in as Grafana would', (t) => {
+  const queries = committedPanelQueries();
+  t.true(queries.length >= 30, `${queries.length} panel queries`);
+  t.deepEqual(queries.filter((q) => substituteVariables(q.expr).includes('$')).map((q) => `${q.dashboard} / ${q.panel}: ${q.expr}`), []);
+});
 
 if (realModeAvailable()) {
   test.serial('real: Prometheus scrapes every process of the stack under the contract\'s job names, and loads the repository\'s rules', async (t) => {
