@@ -16,6 +16,13 @@ export const PROMETHEUS_BINARY = process.env.PROMETHEUS_BINARY ?? '/usr/bin/prom
 
 export type ScrapeJobs = Record<string, string[]>;
 
+/** The parts of a prometheus.yml the tests write (rule_files by absolute path). */
+export interface PrometheusConfig {
+  global?: Record<string, string>;
+  rule_files?: string[];
+  scrape_configs: object[];
+}
+
 /** The repository's rule files Prometheus is given. */
 export function repositoryRuleFiles(): string[] {
   const folder = join(ROOT, 'prometheus/rules');
@@ -39,19 +46,23 @@ export class PrometheusServer {
   ) {}
 
   /** `jobs`: job name → the base URLs (http://host:port) whose /metrics it scrapes. */
-  static async start(jobs: ScrapeJobs): Promise<PrometheusServer> {
-    if (!existsSync(PROMETHEUS_BINARY)) throw new Error(`${PROMETHEUS_BINARY} is missing: install Prometheus (Debian: apt-get install prometheus) or set PROMETHEUS_BINARY`);
-    const dir = mkdtempSync(join(tmpdir(), 'govault-prometheus-'));
-    const ruleFiles = repositoryRuleFiles();
-    const config = {
+  static start(jobs: ScrapeJobs): Promise<PrometheusServer> {
+    return PrometheusServer.withConfig({
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
-      rule_files: ruleFiles,
+      rule_files: repositoryRuleFiles(),
       scrape_configs: Object.entries(jobs).map(([job, urls]) => ({
         job_name: job,
         metrics_path: '/metrics',
         static_configs: [{ targets: urls.map((u) => new URL(u).host) }],
       })),
-    };
+    });
+  }
+
+  /** A whole Prometheus configuration of the caller's (rule_files by absolute path). */
+  static async withConfig(config: PrometheusConfig): Promise<PrometheusServer> {
+    if (!existsSync(PROMETHEUS_BINARY)) throw new Error(`${PROMETHEUS_BINARY} is missing: install Prometheus (Debian: apt-get install prometheus) or set PROMETHEUS_BINARY`);
+    const dir = mkdtempSync(join(tmpdir(), 'govault-prometheus-'));
+    const ruleFiles = config.rule_files ?? [];
     // JSON is YAML.
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2));
     const port = await freePort();
@@ -72,6 +83,13 @@ export class PrometheusServer {
       throw new Error(`Prometheus did not become ready:\n${output.slice(-20).join('\n')}`);
     }
     return server;
+  }
+
+  /** Polls `check` every 500 ms until it holds; fails with the end of Prometheus's log. */
+  async until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+    if (!(await eventually(() => check().catch(() => false), timeoutMs, 500))) {
+      throw new Error(`timed out waiting for ${what}:\n${this.output.slice(-20).join('\n')}`);
+    }
   }
 
   /** Every scrape target healthy (up) by job, as /api/v1/targets reports them. */

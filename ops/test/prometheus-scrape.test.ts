@@ -1,11 +1,11 @@
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerAndLogin, type TestUser } from '../../e2e/client.ts';
 import { startCluster, type Cluster } from '../../e2e/cluster.ts';
 import { createUpload, patchUpload } from '../../e2e/tus-raw.ts';
 import { PROMETHEUS_DIR } from '../src/paths.ts';
-import { PrometheusServer } from '../src/prometheus-server.ts';
+import { PROMETHEUS_BINARY, PrometheusServer } from '../../e2e/prometheus-server.ts';
 import { readYaml, recordingRuleNames } from '../src/rule-files.ts';
 
 /**
@@ -14,7 +14,7 @@ import { readYaml, recordingRuleNames } from '../src/rule-files.ts';
  * job name, every rule evaluates without error, and the recording rules give the series
  * dashboards read. Embedded mode only: the rules read the same metrics in both modes.
  */
-const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0;
+const hasPrometheus = existsSync(PROMETHEUS_BINARY);
 
 interface PrometheusConfig {
   global: Record<string, string>;
@@ -51,7 +51,7 @@ if (hasPrometheus) {
   let prometheus: PrometheusServer | undefined;
   test.before(async () => {
     cluster = await startCluster('embedded', { uploadInstances: 2 });
-    prometheus = await PrometheusServer.start(configFor(cluster));
+    prometheus = await PrometheusServer.withConfig(configFor(cluster));
   });
   test.after.always(async () => {
     await prometheus?.stop();
@@ -76,12 +76,12 @@ if (hasPrometheus) {
     await new Promise((r) => setTimeout(r, 3000));
     await tusUpload(c, user, 2000);
     const patchP99 = 'route:govault_gateway_request_duration_seconds:p99_rate5m{route="/api/uploads/tus/:id"}';
-    await p.until(async () => Number((await p.query(patchP99))[0]?.value[1]) > 0, 'the second round scraped and recorded');
+    await p.until(async () => Number((await p.query(patchP99))[0]?.values[0]![1]) > 0, 'the second round scraped and recorded');
 
-    const rules = await p.api<{ groups: { name: string; rules: { name: string; health: string; lastError?: string; state?: string }[] }[] }>('rules');
-    t.deepEqual(rules.groups.map((g) => g.name).sort(), ['govault-alerts', 'govault-recording']);
-    const unhealthy = rules.groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`));
-    t.deepEqual(unhealthy, [], p.log());
+    const rules = await p.ruleHealth();
+    t.deepEqual([...new Set(rules.map((r) => r.group))].sort(), ['govault-alerts', 'govault-recording']);
+    const unhealthy = rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`);
+    t.deepEqual(unhealthy, [], p.output.slice(-20).join('\n'));
 
     const recording = recordingRuleNames(readYaml(join(PROMETHEUS_DIR, 'rules/recording.yml')));
     for (const name of recording.filter((n) => n.startsWith('mode:'))) {
@@ -89,17 +89,17 @@ if (hasPrometheus) {
       t.deepEqual(modes, ['direct', 'tus'], `${name} has a series per mode`);
     }
     const received = await p.query('mode:govault_bytes_received:rate5m{mode="tus"}');
-    t.true(Number(received[0]?.value[1]) > 0, 'tus bytes received rate');
+    t.true(Number(received[0]?.values[0]![1]) > 0, 'tus bytes received rate');
     const ratios = await p.query('service:govault_http_5xx_ratio:rate5m');
-    t.deepEqual(ratios.map((r) => [r.metric.service, r.value[1]]).sort(), [['auth', '0'], ['files', '0'], ['gateway', '0'], ['upload', '0']]);
+    t.deepEqual(ratios.map((r) => [r.metric.service, r.values[0]![1]]).sort(), [['auth', '0'], ['files', '0'], ['gateway', '0'], ['upload', '0']]);
     const finished = await p.query('mode:govault_uploads_finished:rate5m{mode="tus"}');
-    t.true(Number(finished[0]?.value[1]) > 0, 'tus finish rate');
+    t.true(Number(finished[0]?.values[0]![1]) > 0, 'tus finish rate');
     t.deepEqual(await p.query('ALERTS'), [], 'no alert pending or firing on a healthy system');
   });
 } else if (process.env.GOVAULT_REQUIRE_REAL_SERVICES === '1') {
-  test('prometheus is on PATH', (t) => {
-    t.fail('GOVAULT_REQUIRE_REAL_SERVICES=1 but prometheus is not on PATH: install Prometheus (Debian: apt-get install prometheus; .ci/run does it) to scrape GoVault with prometheus/prometheus.yml');
+  test('Prometheus is installed', (t) => {
+    t.fail(`GOVAULT_REQUIRE_REAL_SERVICES=1 but ${PROMETHEUS_BINARY} is missing: install Prometheus (Debian: apt-get install prometheus; .ci/run does it) to scrape GoVault with prometheus/prometheus.yml`);
   });
 } else {
-  console.warn('ops: the real-Prometheus scrape of GoVault is not run here (prometheus is not on PATH; Debian: apt-get install prometheus)');
+  console.warn(`ops: the real-Prometheus scrape of GoVault is not run here (${PROMETHEUS_BINARY} is missing; Debian: apt-get install prometheus)`);
 }
