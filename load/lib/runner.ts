@@ -48,7 +48,7 @@ export async function runScenario(scenario: Scenario, target: RunTarget, setting
   const startedAt = new Date().toISOString();
   const controller = new AbortController();
   setMaxListeners(0, controller.signal); // every in-flight request listens
-  const deadlineMs = (options.durationS + (settings.graceS ?? (options.short ? 30 : 90))) * 1000;
+  const deadlineMs = (options.durationS + (settings.graceS ?? (options.short ? 40 : 150))) * 1000;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'deadline'>((resolve) => {
     timer = setTimeout(() => resolve('deadline'), deadlineMs);

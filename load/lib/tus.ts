@@ -29,8 +29,10 @@ export async function tusUpload(options: TusUploadOptions): Promise<{ resumed: b
     if (request && at !== undefined) {
       started.delete(request);
       recorder.request(KINDS[request.getMethod()] ?? 'tus_other', performance.now() - at, false);
+      recorder.error(`tus ${options.name}: ${err.message.split('\n')[0]}`);
+    } else if (!err.message.includes('response code:')) {
+      recorder.error(`tus ${options.name}: ${err.message.split('\n')[0]}`); // no answer at all
     }
-    recorder.error(`tus ${options.name}: ${err.message.split('\n')[0]}`);
   };
   const attempt = (uploadUrl: string | undefined, interruptAt: number | undefined) =>
     new Promise<{ interrupted: boolean; url: string | null }>((resolve, reject) => {
