@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Api } from './http.ts';
-import type { Recorder } from './recorder.ts';
+import { Api } from './http.ts';
+import { Recorder } from './recorder.ts';
 
 export interface ExpectedFile {
   name: string;
@@ -39,5 +39,19 @@ export async function verifyFiles(api: Api, recorder: Recorder, expected: Expect
       });
       recorder.check('downloaded content hash matches', bytes !== undefined && sha256(bytes) === file.sha256, `${file.name}: content differs`);
     }
+    await deleteFiles(api.baseUrl, token, [...owned.values()].flat().map((f) => f.id));
+  }
+}
+
+/** Trash and purge (not measured): repeated runs must not fill the bucket. */
+export async function deleteFiles(baseUrl: string, token: string, ids: string[]): Promise<void> {
+  const quiet = new Api(baseUrl, new Recorder());
+  try {
+    for (const id of ids) {
+      await quiet.call('delete', 'DELETE', `/api/files/${id}`, { token });
+      await quiet.call('delete', 'DELETE', `/api/files/${id}/permanent`, { token });
+    }
+  } finally {
+    await quiet.close();
   }
 }

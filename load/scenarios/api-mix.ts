@@ -4,6 +4,7 @@ import { rampVus, type Stage } from '../lib/ramp.ts';
 import { Recorder } from '../lib/recorder.ts';
 import { pool, sleep, type RunOptions, type Scenario, type ScenarioContext } from '../lib/scenario.ts';
 import { tusUpload } from '../lib/tus.ts';
+import { deleteFiles } from '../lib/verify.ts';
 
 /** 1 → vus over 40 % of the time, hold for 40 %, down to 1 over the last 20 %. */
 export function apiMixStages(options: RunOptions): Stage[] {
@@ -80,5 +81,8 @@ export const apiMix: Scenario = {
       }
     });
     await api.close();
+    const quiet = new Api(baseUrl, new Recorder());
+    for (const user of users) await deleteFiles(baseUrl, user.token, [...(await quiet.ownedFiles(user.token)).values()].flat().map((f) => f.id));
+    await quiet.close();
   },
 };
