@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Api } from './http.ts';
 import { Recorder } from './recorder.ts';
+import type { Threshold } from './scenario.ts';
 
 export interface ExpectedFile {
   name: string;
@@ -16,6 +17,12 @@ export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).di
  * listed exactly once, with its size, and its bytes (all, or every `hashEvery`-th) hash
  * to what was sent. Counts `files_lost` and `files_duplicated`.
  */
+/** The thresholds on what verifyFiles counts: no file lost, none listed twice. */
+export const noFileLostOrDuplicated: Threshold[] = [
+  { type: 'counter', name: 'files_lost', max: 0 },
+  { type: 'counter', name: 'files_duplicated', max: 0 },
+];
+
 export async function verifyFiles(api: Api, recorder: Recorder, expected: ExpectedFile[], hashEvery = 1): Promise<void> {
   const byToken = new Map<string, ExpectedFile[]>();
   for (const file of expected) byToken.set(file.token, [...(byToken.get(file.token) ?? []), file]);

@@ -1,6 +1,6 @@
 import { sleep, type Scenario } from '../lib/scenario.ts';
 import { tusUpload } from '../lib/tus.ts';
-import { verifyFiles } from '../lib/verify.ts';
+import { verifyFiles, noFileLostOrDuplicated } from '../lib/verify.ts';
 import { storm } from './upload-storm.ts';
 
 const MiB = 1024 * 1024;
@@ -19,8 +19,7 @@ export const chaos: Scenario = {
     // Requests cut by the kill fail and are retried; the uploads must not.
     { type: 'error_ratio', max: 0.1 },
     { type: 'checks' },
-    { type: 'counter', name: 'files_lost', max: 0 },
-    { type: 'counter', name: 'files_duplicated', max: 0 },
+    ...noFileLostOrDuplicated,
     { type: 'counter', name: 'upload_instance_kills', min: 1 },
     { type: 'counter', name: 'uploads_in_flight_at_kill', min: 1 },
   ],

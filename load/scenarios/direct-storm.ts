@@ -2,7 +2,7 @@ import { request } from 'undici';
 import type { Api } from '../lib/http.ts';
 import type { Recorder } from '../lib/recorder.ts';
 import { pool, type Scenario } from '../lib/scenario.ts';
-import { verifyFiles } from '../lib/verify.ts';
+import { verifyFiles, noFileLostOrDuplicated } from '../lib/verify.ts';
 import { storm } from './upload-storm.ts';
 
 const MiB = 1024 * 1024;
@@ -86,8 +86,7 @@ export const directStorm: Scenario = {
     { type: 'latency', kind: 'mp_complete', stat: 'p99', maxMs: 6000 },
     { type: 'error_ratio', max: 0.01 },
     { type: 'checks' },
-    { type: 'counter', name: 'files_lost', max: 0 },
-    { type: 'counter', name: 'files_duplicated', max: 0 },
+    ...noFileLostOrDuplicated,
     { type: 'counter', name: 'uploads_resumed', min: 1 },
   ],
   async run(context) {

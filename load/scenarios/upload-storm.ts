@@ -3,7 +3,7 @@ import { Api, type Session } from '../lib/http.ts';
 import { Recorder } from '../lib/recorder.ts';
 import { pool, type RunOptions, type Scenario, type ScenarioContext } from '../lib/scenario.ts';
 import { tusUpload } from '../lib/tus.ts';
-import { sha256, verifyFiles, type ExpectedFile } from '../lib/verify.ts';
+import { sha256, verifyFiles, type ExpectedFile, noFileLostOrDuplicated } from '../lib/verify.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -84,8 +84,7 @@ export const uploadStorm: Scenario = {
     { type: 'latency', kind: 'tus_head', stat: 'p99', maxMs: 4000 },
     { type: 'error_ratio', max: 0.01 },
     { type: 'checks' },
-    { type: 'counter', name: 'files_lost', max: 0 },
-    { type: 'counter', name: 'files_duplicated', max: 0 },
+    ...noFileLostOrDuplicated,
     { type: 'counter', name: 'uploads_resumed', min: 1 },
   ],
   async run(context) {
