@@ -1,11 +1,11 @@
 import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
-import type { DataStore, KvStore, Upload } from '@tus/server';
+import { ERRORS, type DataStore, type KvStore, type Upload } from '@tus/server';
 import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
@@ -108,6 +108,33 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
       offset += piece.size;
     }
     return offset;
+  }
+
+  /**
+   * The stock store reads an upload whose parts hold every byte as finished, whether or
+   * not its CompleteMultipartUpload happened. If the instance writing it died in between,
+   * the next HEAD would tell the client it is done, and the file would be registered with
+   * no object behind it (its download a 404). Such an upload is completed here, under the
+   * request's lock, before anyone is told its final offset.
+   */
+  override async getUpload(id: string): Promise<Upload> {
+    const upload = await super.getUpload(id);
+    if (holdsEveryByte(upload) && !(await this.holdsObject(id))) await this.completeHeldBytes(upload);
+    return upload;
+  }
+
+  /**
+   * Zero bytes written at the final offset: the stock write folds in an incomplete part,
+   * if any, and completes the multipart upload (with one empty part for an empty upload).
+   */
+  private async completeHeldBytes(upload: Upload): Promise<void> {
+    try {
+      await this.write(Readable.from([]), upload.id, upload.size!);
+    } catch (err) {
+      // Neither a multipart upload nor an object: it was aborted, and its bytes are gone.
+      if (isNoSuchUpload(err)) throw ERRORS.FILE_NOT_FOUND;
+      throw err;
+    }
   }
 
   override async write(src: Readable, id: string, offset: number): Promise<number> {
