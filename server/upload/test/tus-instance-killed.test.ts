@@ -101,6 +101,9 @@ async function download(userId: string, fileId: string): Promise<{ status: numbe
 const filesOf = async (uploadId: string) =>
   (await filesSql.query<{ id: string; storage_key: string }>('SELECT id, storage_key FROM files.files WHERE upload_id = $1', [uploadId])).rows;
 
+const filesOwnedBy = async (userId: string) =>
+  (await filesSql.query<{ id: string }>('SELECT id FROM files.files WHERE owner_id = $1', [userId])).rows.map((r) => r.id);
+
 const cases: Array<{ size: number; kill: KillPoint; label: string }> = [
   { size: 64 * KiB, kill: { request: 'UploadPart', when: 'before' }, label: 'before its only UploadPart' },
   { size: 64 * KiB, kill: { request: 'UploadPart', when: 'after' }, label: 'after its only UploadPart, before the part is recorded' },
@@ -135,3 +138,31 @@ for (const c of cases) {
     t.is(sha256(downloaded.body), sha256(data), 'and the object has exactly the bytes sent');
   });
 }
+
+// tus-js-client (and so Uppy) sends an empty file as a POST alone: no PATCH follows to
+// complete the multipart upload, so the POST must, before the file is registered.
+test.serial('s3: an empty upload (a POST alone) whose instance dies before completing it is no file; the retried POST is one file whose download is empty', async (t) => {
+  if (!realS3) return t.pass('needs S3');
+  killSwitch.revive();
+  const userId = randomUUID();
+  const post = (base: string) =>
+    fetch(`${base}/api/uploads/tus`, {
+      method: 'POST',
+      headers: { ...tusHeaders(userId), 'Upload-Length': '0', 'Upload-Metadata': `filename ${Buffer.from('empty.txt').toString('base64')}` },
+    });
+
+  killSwitch.killAt({ request: 'CompleteMultipartUpload', when: 'before' });
+  const cut = await post(dyingBase);
+  t.true(killSwitch.killed, 'the instance died at CompleteMultipartUpload');
+  t.true(cut.status >= 500, `the POST on the dying instance failed (${cut.status})`);
+  t.deepEqual(await filesOwnedBy(userId), [], 'nothing is registered without its object');
+
+  const retried = await post(survivingBase);
+  t.is(retried.status, 201);
+  const fileId = retried.headers.get('GoVault-File-Id');
+  t.truthy(fileId, 'the POST names its file');
+  t.deepEqual(await filesOwnedBy(userId), [fileId], 'one file');
+  const downloaded = await download(userId, fileId!);
+  t.is(downloaded.status, 200, 'the file has its object in S3');
+  t.is(downloaded.body.length, 0);
+});

@@ -111,6 +111,16 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
   }
 
   /**
+   * An empty upload is complete once created: tus-js-client sends it as a POST alone, and
+   * @tus/server registers it (onUploadFinish) with no write that would complete it in S3.
+   */
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await super.create(upload);
+    if (created.size === 0) await this.completeHeldBytes(created);
+    return created;
+  }
+
+  /**
    * The stock store reads an upload whose parts hold every byte as finished, whether or
    * not its CompleteMultipartUpload happened. If the instance writing it died in between,
    * the next HEAD would tell the client it is done, and the file would be registered with
