@@ -90,10 +90,6 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
   }
 
   /**
-   * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset):
-   * S3 has no multipart upload left to add to, so nothing is written and the offset stands.
-   */
-  /**
    * During a write: the parts held before it, plus the pieces of it that are in S3, up to
    * the first that is not (parts finish out of order). Until the first piece lands this is
    * less than the upload's offset was, since the stock write takes the incomplete part
@@ -147,6 +143,11 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
     }
   }
 
+  /**
+   * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset),
+   * or a completion another instance got to first: S3 has no multipart upload left to add
+   * to, so nothing is written and the offset stands.
+   */
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     try {
       return await super.write(src, id, offset);
