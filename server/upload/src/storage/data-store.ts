@@ -1,11 +1,11 @@
 import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
-import type { DataStore, KvStore, Upload } from '@tus/server';
+import { ERRORS, type DataStore, type KvStore, type Upload } from '@tus/server';
 import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
@@ -90,10 +90,6 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
   }
 
   /**
-   * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset):
-   * S3 has no multipart upload left to add to, so nothing is written and the offset stands.
-   */
-  /**
    * During a write: the parts held before it, plus the pieces of it that are in S3, up to
    * the first that is not (parts finish out of order). Until the first piece lands this is
    * less than the upload's offset was, since the stock write takes the incomplete part
@@ -110,6 +106,48 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
     return offset;
   }
 
+  /**
+   * An empty upload is complete once created: tus-js-client sends it as a POST alone, and
+   * @tus/server registers it (onUploadFinish) with no write that would complete it in S3.
+   */
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await super.create(upload);
+    if (created.size === 0) await this.completeHeldBytes(created);
+    return created;
+  }
+
+  /**
+   * The stock store reads an upload whose parts hold every byte as finished, whether or
+   * not its CompleteMultipartUpload happened. If the instance writing it died in between,
+   * the next HEAD would tell the client it is done, and the file would be registered with
+   * no object behind it (its download a 404). Such an upload is completed here, under the
+   * request's lock, before anyone is told its final offset.
+   */
+  override async getUpload(id: string): Promise<Upload> {
+    const upload = await super.getUpload(id);
+    if (holdsEveryByte(upload) && !(await this.holdsObject(id))) await this.completeHeldBytes(upload);
+    return upload;
+  }
+
+  /**
+   * Zero bytes written at the final offset: the stock write folds in an incomplete part,
+   * if any, and completes the multipart upload (with one empty part for an empty upload).
+   */
+  private async completeHeldBytes(upload: Upload): Promise<void> {
+    try {
+      await this.write(Readable.from([]), upload.id, upload.size!);
+    } catch (err) {
+      // Neither a multipart upload nor an object: it was aborted, and its bytes are gone.
+      if (isNoSuchUpload(err)) throw ERRORS.FILE_NOT_FOUND;
+      throw err;
+    }
+  }
+
+  /**
+   * "a PATCH at offset == length on a finished upload" (tusd answers 204 with that offset),
+   * or a completion another instance got to first: S3 has no multipart upload left to add
+   * to, so nothing is written and the offset stands.
+   */
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     try {
       return await super.write(src, id, offset);
