@@ -156,6 +156,13 @@ if (helm && go) {
         t.deepEqual(container(pod).volumeMounts.find((m: { name: string }) => m.name === 'internal-keys'), { name: 'internal-keys', mountPath: '/keys/internal', readOnly: true });
         const signingVolumes = pod.volumes.filter((v: { secret?: { secretName: string } }) => v.secret?.secretName === `${set.release}-auth-signing-key`);
         t.is(signingVolumes.length, svc === 'auth' ? 1 : 0, `${svc}: only auth mounts the signing key`);
+        const env = resolveContainerEnv(deployment(objects, svc), objects, set.existing);
+        t.is(env.INTERNAL_KEY_DIR, '/keys/internal', svc);
+        if (svc === 'auth') {
+          t.is(env.AUTH_SIGNING_KEY_DIR, '/keys/signing');
+          // One file by subPath: auth reads regular files only (helm-keys.test.ts shows why).
+          t.deepEqual(container(pod).volumeMounts.find((m: { name: string }) => m.name === 'signing-key'), { name: 'signing-key', mountPath: '/keys/signing/signing.key', subPath: 'signing.key', readOnly: true });
+        }
       }
       t.deepEqual(Object.keys(find(objects, 'ConfigMap', `${set.release}-internal-public-keys`).data).sort(), ['auth.pub', 'files.pub', 'gateway.pub', 'upload.pub']);
     });
