@@ -130,8 +130,9 @@ if (helm && go) {
         t.deepEqual(service!.ports.map((p) => p.port), ['http'], svc);
         const expected = CALLERS[svc];
         if (expected === 'anyone') {
-          // No pod selector: anyone (or only the configured networkPolicy.gatewayFrom peers).
-          t.true((service!.from ?? []).every((peer) => !peer.podSelector), `${svc}: ${JSON.stringify(service!.from)}`);
+          // Anyone, or the configured networkPolicy.gatewayFrom peers plus helm test's smoke pod.
+          const pods = (service!.from ?? []).filter((peer) => peer.podSelector).map((peer) => componentOf(peer.podSelector));
+          t.deepEqual(pods, service!.from ? ['smoke'] : [], `${svc}: ${JSON.stringify(service!.from)}`);
         } else {
           t.deepEqual(service!.from!.map((peer) => componentOf(peer.podSelector)).sort(), [...expected].sort(), svc);
           t.true(service!.from!.every((peer) => !peer.namespaceSelector && peer.podSelector?.matchLabels?.['app.kubernetes.io/instance'] === set.release), `${svc}: callers of this release only`);
@@ -169,6 +170,18 @@ if (helm && go) {
   }
 
   const container = (pod: { containers: Array<Record<string, unknown> & { volumeMounts: Array<{ name: string }> }> }) => pod.containers[0]!;
+
+  test('helm test runs the image\'s smoke command against the gateway Service, locked down like the services', async (t) => {
+    const { objects } = await rendered(EXTERNAL_EVERYTHING);
+    const pod = find(objects, 'Pod', 'prod-smoke');
+    t.is(pod.metadata.annotations?.['helm.sh/hook'], 'test');
+    const [container] = pod.spec.containers;
+    t.deepEqual(container.args, ['smoke']);
+    t.is(resolveContainerEnv({ ...pod, spec: { template: { spec: pod.spec } } }, objects).SMOKE_URL, 'http://prod-gateway:8080');
+    t.like(pod.spec.securityContext, { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } });
+    t.like(container.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    t.false(pod.spec.automountServiceAccountToken);
+  });
 
   test('the external-everything values run at least 3 upload replicas and autoscale gateway and upload', async (t) => {
     const { objects } = await rendered(EXTERNAL_EVERYTHING);
@@ -227,6 +240,13 @@ if (helm && go) {
     const upload = checkServiceEnv('upload', resolveContainerEnv(find(objects, 'Deployment', 'govault-upload'), objects, DEFAULT_VALUES.existing));
     t.is(upload.problems.length, 1);
     t.regex(upload.problems[0]!, /MAX_UPLOAD_SIZE/);
+  });
+
+  test('a misspelled value is refused by values.schema.json instead of being ignored', async (t) => {
+    const error = await t.throwsAsync(helmTemplate(helmBin, { set: ['upload.replica=3'] }));
+    t.regex(error.message, /at '\/upload': additional properties 'replica' not allowed/);
+    const lint = await helmLint(helmBin, { set: ['s3.forcePathStyle=maybe'] });
+    t.not(lint.code, 0, lint.stdout);
   });
 
   test('a reference to a Secret that is neither rendered nor expected fails the env resolution', async (t) => {
