@@ -233,6 +233,15 @@ if (helm && go) {
     t.false(text.includes('postgres://govault@postgresql'), 'the URL appears only base64-encoded in the Secret');
   });
 
+  test('a changed inline credential rolls the pods (checksum of the credentials Secret in the pod template)', async (t) => {
+    const checksum = (objects: K8sObject[]) => find(objects, 'Deployment', 'govault-files').spec.template.metadata.annotations['checksum/credentials'];
+    const before = checksum((await rendered(DEFAULT_VALUES)).objects);
+    const after = checksum(parseManifests(await helmTemplate(helmBin, { set: ['database.urls.files=postgres://other@db:5432/files'] })));
+    t.regex(before, /^[0-9a-f]{64}$/);
+    t.not(after, before);
+    t.is(checksum(parseManifests(await helmTemplate(helmBin))), before, 'the same values give the same checksum (no restart on a no-op upgrade)');
+  });
+
   test('an environment variable no service reads, given through values, fails the schema check', async (t) => {
     const objects = parseManifests(await helmTemplate(helmBin, { set: ['gateway.env.RATE_LIMT_MAX=5', 'upload.env.MAX_UPLOAD_SIZE=-1'] }));
     const gateway = checkServiceEnv('gateway', resolveContainerEnv(find(objects, 'Deployment', 'govault-gateway'), objects, DEFAULT_VALUES.existing));

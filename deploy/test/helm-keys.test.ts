@@ -132,6 +132,13 @@ if (helm) {
       await cluster.close();
     }
   });
+  test('keys.create=false renders no key object and the pods still mount the same names (made by the operator)', async (t) => {
+    const objects = await render({ extraArgs: ['--set', 'keys.create=false'] });
+    t.deepEqual(objects.filter(isKeyObject), []);
+    const gateway = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === `${RELEASE}-gateway`)!;
+    const sources = gateway.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'internal-keys').projected.sources;
+    t.deepEqual(sources.map((s: { secret?: { name: string }; configMap?: { name: string } }) => (s.secret ?? s.configMap)!.name), [`${RELEASE}-gateway-internal-key`, `${RELEASE}-internal-public-keys`]);
+  });
 } else if (requireReal) {
   test('helm is installed', (t) => {
     t.fail(`GOVAULT_REQUIRE_REAL_SERVICES=1 but helm is missing (PATH or $(go env GOPATH)/bin${findGo() ? '' : '; go is missing too'}): go install helm.sh/helm/v4/cmd/helm@v4.3.2, as .ci/run does`);
