@@ -242,6 +242,16 @@ if (helm && go) {
     t.is(checksum(parseManifests(await helmTemplate(helmBin))), before, 'the same values give the same checksum (no restart on a no-op upgrade)');
   });
 
+  test('the gateway trusts one proxy hop behind the chart\'s Ingress and none without it, unless told', async (t) => {
+    const hops = async (set: string[]) => {
+      const objects = parseManifests(await helmTemplate(helmBin, { set }));
+      return resolveContainerEnv(find(objects, 'Deployment', 'govault-gateway'), objects, DEFAULT_VALUES.existing).TRUST_PROXY_HOPS;
+    };
+    t.is(await hops([]), '1');
+    t.is(await hops(['ingress.enabled=false']), '0', 'X-Forwarded-For from clients is not believed');
+    t.is(await hops(['gateway.trustProxyHops=2']), '2');
+  });
+
   test('an environment variable no service reads, given through values, fails the schema check', async (t) => {
     const objects = parseManifests(await helmTemplate(helmBin, { set: ['gateway.env.RATE_LIMT_MAX=5', 'upload.env.MAX_UPLOAD_SIZE=-1'] }));
     const gateway = checkServiceEnv('gateway', resolveContainerEnv(find(objects, 'Deployment', 'govault-gateway'), objects, DEFAULT_VALUES.existing));

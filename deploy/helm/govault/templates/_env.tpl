@@ -75,7 +75,8 @@ valueFrom:
 - name: FILES_URL
   value: {{ include "govault.serviceUrl" (dict "root" .root "service" "files") | quote }}
 - name: TRUST_PROXY_HOPS
-  value: {{ $v.gateway.trustProxyHops | quote }}
+  {{- /* Unset: 1 behind the chart's Ingress (its controller sets X-Forwarded-*), else 0. */}}
+  value: {{ hasKey $v.gateway "trustProxyHops" | ternary $v.gateway.trustProxyHops (ternary 1 0 $v.ingress.enabled) | quote }}
 {{- with (include "govault.publicUrl" .root) }}
 - name: PUBLIC_URL
   value: {{ . | quote }}
