@@ -41,7 +41,12 @@ if (helm && go) {
     ]),
   );
   const rendered = (set: ValueSet) => renders.get(set.name)!;
-  test.after.always(() => rmSync(workDir, { recursive: true, force: true }));
+  // After the build too: a run that matches no test needing it would otherwise remove the
+  // folder while `go build` is still writing into it.
+  test.after.always(async () => {
+    await strictBinary.catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  });
 
   for (const set of VALUE_SETS) {
     const deployment = (objects: K8sObject[], svc: Service) => find(objects, 'Deployment', `${set.release}-${svc}`);
