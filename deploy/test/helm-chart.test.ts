@@ -167,7 +167,7 @@ if (helm && go) {
         if (svc === 'auth') {
           t.is(env.AUTH_SIGNING_KEY_DIR, '/keys/signing');
           // One file by subPath: auth reads regular files only (helm-keys.test.ts shows why).
-          t.deepEqual(container(pod).volumeMounts.find((m: { name: string }) => m.name === 'signing-key'), { name: 'signing-key', mountPath: '/keys/signing/signing.key', subPath: 'signing.key', readOnly: true });
+          t.deepEqual(container(pod).volumeMounts.find((m: { name: string }) => m.name === 'signing-key'), { name: 'signing-key', mountPath: '/keys/signing', readOnly: true });
         }
       }
       t.deepEqual(Object.keys(find(objects, 'ConfigMap', `${set.release}-internal-public-keys`).data).sort(), ['auth.pub', 'files.pub', 'gateway.pub', 'upload.pub']);

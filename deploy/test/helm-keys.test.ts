@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalTokenIssuer, InternalTokenVerifier } from '@govault/lib';
@@ -78,18 +78,14 @@ if (helm) {
     t.throws(() => InternalTokenVerifier.fromKeyDir(dirs.files!, 'files').verify(forged, ['gateway']), { message: /Invalid internal token/ });
   });
 
-  test('auth loads the rendered signing key as the chart mounts it (a subPath file), not from a Secret folder of symlinks', async (t) => {
+  test('auth loads the rendered signing key as the chart mounts it: a Secret folder of symlinks into ..data', async (t) => {
     const secret = (await firstInstall).find((o) => o.metadata.name === `${RELEASE}-auth-signing-key`)!;
     const pem = Buffer.from(secret.data['signing.key'], 'base64').toString();
-    const subPathDir = join(workDir, 'signing-subpath');
-    mkdirSync(subPathDir);
-    writeFileSync(join(subPathDir, 'signing.key'), pem, { mode: 0o440 });
-    t.is(loadSigningKeys(subPathDir).jwks().keys.length, 1);
-    // Why the chart uses subPath: auth lists regular files only, and a Secret volume's
-    // names are symlinks into ..data (here auth would try to write a new key instead).
     const folderDir = join(workDir, 'signing-folder');
     writeVolume(folderDir, { 'signing.key': pem });
-    t.throws(() => loadSigningKeys(folderDir));
+    const ring = loadSigningKeys(folderDir);
+    t.is(ring.jwks().keys.length, 1);
+    t.deepEqual(readdirSync(folderDir).filter((name) => !name.startsWith('..')), ['signing.key'], 'auth wrote no key of its own next to the mounted one');
   });
 
   test('without a cluster every render makes new keys (so what keeps them below is lookup)', async (t) => {

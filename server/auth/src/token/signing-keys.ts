@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureKeyPair, generateEcKeyPair, type PemKeyPair } from '@govault/lib';
 
@@ -44,7 +44,8 @@ const KEY_FILE = /^signing(?:-(\d{8}T\d{9}Z))?\.key$/;
 
 /** Loads every signing key in `dir`, newest first, generating a P-256 pair on first start. */
 export function loadSigningKeys(dir: string): SigningKeyRing {
-  const files = () => readdirSync(dir, { withFileTypes: true }).filter((f) => f.isFile() && KEY_FILE.test(f.name)).map((f) => f.name);
+  // statSync follows symlinks: a Kubernetes Secret volume's names are links into its ..data folder.
+  const files = () => readdirSync(dir).filter((name) => KEY_FILE.test(name) && statSync(join(dir, name)).isFile());
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (files().length === 0) ensureKeyPair(dir, 'signing');
   const newestFirst = files().sort((a, b) => stampOf(b).localeCompare(stampOf(a)));
