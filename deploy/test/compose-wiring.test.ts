@@ -108,7 +108,7 @@ function wiringTests(project: ComposeProject): void {
     for (const name of publishing) {
       const ports = project.services[name]!.ports!;
       t.is(ports.length, 1, name);
-      t.is<number | undefined>(ports[0]!.target, PUBLISHED[name], name);
+      t.is<number | undefined, number | undefined>(ports[0]!.target, PUBLISHED[name], name);
       t.is(ports[0]!.host_ip, '127.0.0.1', `${name} is published on loopback only`);
     }
   });
@@ -153,8 +153,8 @@ function wiringTests(project: ComposeProject): void {
       for (const [user, consumer] of govault.filter(([, s]) => commandWord(s) === service)) {
         const url = new URL(serviceEnv(consumer)[`${service.toUpperCase()}_DATABASE_URL`]!);
         t.is(url.host, `${name}:5432`, user);
-        t.is<string | undefined>(decodeURIComponent(url.username), env.POSTGRES_USER, user);
-        t.is<string | undefined>(decodeURIComponent(url.password), env.POSTGRES_PASSWORD, user);
+        t.is<string | undefined, string | undefined>(decodeURIComponent(url.username), env.POSTGRES_USER, user);
+        t.is<string | undefined, string | undefined>(decodeURIComponent(url.password), env.POSTGRES_PASSWORD, user);
         t.is(url.pathname, `/${env.POSTGRES_DB}`, user);
       }
     }
