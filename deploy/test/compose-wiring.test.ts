@@ -127,6 +127,24 @@ function wiringTests(project: ComposeProject): void {
     }
   });
 
+  // The native run cannot tell these apart from service addresses (both become loopback
+  // there), so they are checked here: a browser outside compose resolves no service name.
+  test('addresses handed to clients outside compose are the published ports, not service names', (t) => {
+    const published = (name: string) => {
+      const [port] = project.services[name]!.ports!;
+      return `localhost:${port!.published}`;
+    };
+    const gateway = serviceEnv(project.services.gateway!);
+    t.is(new URL(gateway.PUBLIC_URL!).host, published('gateway'), 'PUBLIC_URL');
+    for (const [name, service] of services) {
+      const endpoint = serviceEnv(service).S3_PUBLIC_ENDPOINT;
+      if (endpoint !== undefined) t.is(new URL(endpoint).host, published('s3'), `${name} S3_PUBLIC_ENDPOINT`);
+    }
+    t.true(byWord('upload').every(([, s]) => serviceEnv(s).S3_PUBLIC_ENDPOINT) && serviceEnv(project.services.files!).S3_PUBLIC_ENDPOINT !== undefined);
+    const origins = serviceEnv(project.services['create-bucket']!).CORS_ALLOWED_ORIGINS!.split(',');
+    t.true(origins.includes(new URL(gateway.PUBLIC_URL!).origin), `the bucket's CORS rule lets the web app's origin in (${origins.join(', ')})`);
+  });
+
   test('the gateway reaches every upload instance, auth and files', (t) => {
     const env = serviceEnv(project.services.gateway!);
     t.deepEqual(env.UPLOAD_URL!.split(','), byWord('upload').map(([name]) => `http://${name}:8082`));
