@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -19,11 +19,32 @@ import { nativeEnv, nativeValue, type ListenVariables, type NativeDatabase, type
  * waits: healthy (its healthcheck) or, for a job, exited 0.
  */
 
-/** What the image adds around compose's command and environment (Dockerfile: ENTRYPOINT and ENV, tini left out). */
-export const IMAGE_ENTRYPOINT = ['node', '--import', 'tsx', 'server/launcher/src/image/main.ts'];
-export const IMAGE_ENV: Record<string, string> = { NODE_ENV: 'production', HOST: '0.0.0.0', DATA_DIR: '/data' };
-/** Folders the image has of its own (created in the Dockerfile); /tmp is each container's own. */
+/** What the image adds around compose's command and environment, as its Dockerfile says. */
+export interface ImageSpec {
+  /** ENTRYPOINT, without the init (tini) in front: what it execs. */
+  entrypoint: string[];
+  env: Record<string, string>;
+  workdir: string;
+}
+
+/** Folders the image has of its own (the Dockerfile makes /data and /keys); /tmp is each container's own. */
 const IMAGE_FOLDERS = ['/data', '/keys', '/tmp'];
+
+/** Reads the runtime (last) stage of a Dockerfile: its ENTRYPOINT (exec form), ENV and WORKDIR. */
+export function readImageSpec(dockerfile: string): ImageSpec {
+  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
+  const stage = text.split(/^FROM /m).pop()!;
+  const spec: ImageSpec = { entrypoint: [], env: {}, workdir: '/' };
+  for (const line of stage.split('\n')) {
+    const [instruction, rest = ''] = line.trim().split(/\s+(.*)/s);
+    if (instruction === 'ENTRYPOINT') spec.entrypoint = JSON.parse(rest) as string[];
+    if (instruction === 'WORKDIR') spec.workdir = rest.trim();
+    if (instruction === 'ENV') for (const pair of rest.trim().split(/\s+/)) spec.env[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
+  }
+  if (spec.entrypoint[0]?.endsWith('/tini')) spec.entrypoint = spec.entrypoint.slice(spec.entrypoint[1] === '--' ? 2 : 1);
+  if (spec.entrypoint.length === 0) throw new Error(`${dockerfile} has no ENTRYPOINT in exec form`);
+  return spec;
+}
 
 /** The listen variable of each GoVault service, in the order listeningPorts answers its ports. */
 const LISTEN_VARIABLES: Record<string, string[]> = {
@@ -120,6 +141,7 @@ export class NativeCompose {
   /** Published host port → host:port. */
   private readonly published = new Map<number, string>();
   private readonly timeoutMs: number;
+  private readonly image = readImageSpec(join(REPO_ROOT, 'Dockerfile'));
   /**
    * Each planned port stays bound here until its service is spawned: other test suites on
    * this machine start servers too, and a port merely found free could be taken in the
@@ -162,8 +184,8 @@ export class NativeCompose {
     if (kind === 'govault') {
       const word = commandWord(service);
       // Each container has its own /tmp: the dispatcher notes the healthz URL there.
-      const env = { ...IMAGE_ENV, TMPDIR: '/tmp', GOVAULT_HEALTHZ_URL_FILE: '/tmp/govault-healthz-url', ...serviceEnv(service), ...overrides };
-      return { command: [...IMAGE_ENTRYPOINT, word].map((arg) => nativeValue(arg, place)), env: nativeEnv(name, env, this.listenVariables(name), place) };
+      const env = { ...this.image.env, TMPDIR: '/tmp', GOVAULT_HEALTHZ_URL_FILE: '/tmp/govault-healthz-url', ...serviceEnv(service), ...overrides };
+      return { command: [...this.image.entrypoint, word].map((arg) => nativeValue(arg, place)), env: nativeEnv(name, env, this.listenVariables(name), place) };
     }
     if (kind === 'versitygw') {
       const env = { ...serviceEnv(service), ...overrides };
@@ -280,9 +302,11 @@ export class NativeCompose {
       if (mount.type !== 'volume' || !mount.source) continue;
       paths.push([mount.target, join(this.root, 'volumes', mount.source, mount.volume?.subpath ?? '')]);
     }
-    const folders = kindOf(this.project, service) === 'govault' ? IMAGE_FOLDERS : ['/tmp'];
-    for (const folder of folders) if (!paths.some(([target]) => target === folder)) paths.push([folder, join(container, folder)]);
+    const govault = kindOf(this.project, service) === 'govault';
+    for (const folder of govault ? IMAGE_FOLDERS : ['/tmp']) if (!paths.some(([target]) => target === folder)) paths.push([folder, join(container, folder)]);
     for (const [, host] of paths) mkdirSync(host, { recursive: true });
+    // The image's WORKDIR holds the repository as the Dockerfile copies it.
+    if (govault) paths.push([this.image.workdir, REPO_ROOT.replace(/\/$/, '')]);
     return { services: this.services, loopback: where === 'healthcheck' ? own : this.published, databases: this.databases, paths };
   }
 

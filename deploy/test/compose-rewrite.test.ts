@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import test from 'ava';
+import { REPO_ROOT } from '../src/compose.ts';
+import { readImageSpec } from '../src/compose-native.ts';
 import { nativeEnv, nativeValue, type NativePlace } from '../src/compose-native-rewrite.ts';
 
 /** The rules that turn a compose container into a local process, one by one. */
@@ -59,4 +62,11 @@ test("the service's own listen variables get its native ports, and HOST=0.0.0.0 
   t.deepEqual(s3, { VGW_PORT: '127.0.0.1:41070', VGW_HEALTH: '/health' }, 'an address-valued listen variable stays an address, on loopback');
   t.is(nativeEnv('auth', { HOST: '10.0.0.1' }, new Map(), place).HOST, '10.0.0.1', 'only the wildcard is rewritten');
   t.throws(() => nativeEnv('auth', {}, new Map([['AUTH_PORT', 8081]]), place), { message: /auth:8081 has no native address/ });
+});
+
+test("the native run starts GoVault containers as the Dockerfile's runtime stage does (ENTRYPOINT without tini, ENV, WORKDIR)", (t) => {
+  const image = readImageSpec(join(REPO_ROOT, 'Dockerfile'));
+  t.deepEqual(image.entrypoint, ['node', '--import', 'tsx', '/app/server/launcher/src/image/main.ts']);
+  t.like(image.env, { HOST: '0.0.0.0', DATA_DIR: '/data' });
+  t.is(image.workdir, '/app');
 });
