@@ -145,6 +145,18 @@ function wiringTests(project: ComposeProject): void {
     t.true(origins.includes(new URL(gateway.PUBLIC_URL!).origin), `the bucket's CORS rule lets the web app's origin in (${origins.join(', ')})`);
   });
 
+  // Also beyond what the native run can see: inside compose, localhost is the container itself.
+  test('the smoke job can follow what the gateway hands out from inside compose', (t) => {
+    const smoke = project.services.smoke!;
+    const gateway = serviceEnv(project.services.gateway!);
+    const smokeUrl = new URL(serviceEnv(smoke).SMOKE_URL!);
+    t.is(smokeUrl.host, 'gateway:8080');
+    t.true(gateway.PUBLIC_HOSTS!.split(',').includes(smokeUrl.host), "tus upload URLs keep the gateway's service name for the smoke job (PUBLIC_HOSTS)");
+    t.is(smoke.network_mode, 'service:s3', "the presigned download URL's localhost:7070 is the store in s3's network namespace");
+    t.deepEqual(smoke.profiles, ['smoke']);
+    t.is(smoke.depends_on?.gateway?.condition, 'service_healthy');
+  });
+
   test('the gateway reaches every upload instance, auth and files', (t) => {
     const env = serviceEnv(project.services.gateway!);
     t.deepEqual(env.UPLOAD_URL!.split(','), byWord('upload').map(([name]) => `http://${name}:8082`));
