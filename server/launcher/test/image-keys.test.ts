@@ -19,8 +19,9 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 test('keys writes the least-privilege layout once, and a second run changes nothing', async (t) => {
-  const keysDir = join(tempDir('keys'), 'keys');
-  t.teardown(() => rmSync(keysDir, { recursive: true, force: true }));
+  const parent = tempDir('keys');
+  const keysDir = join(parent, 'keys'); // not there yet, as a fresh volume's subfolder may not be
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
   const first = await runImage(['keys'], { KEYS_DIR: keysDir });
   t.is(first.status, 0, first.stderr);
   t.is((outcomeOf(first).written as string[]).length, 22);

@@ -3,6 +3,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePorts } from '@govault/lib';
 import { availableModes, startSystem, type RunningSystem } from '../../../e2e/system.ts';
+import { TcpProxy } from '../../../e2e/tcp-proxy.ts';
 import { outcomeOf, runImage } from './image-process.ts';
 
 /**
@@ -75,6 +76,24 @@ test.serial('smoke fails, naming the step, when SMOKE_URL answers nothing', asyn
   t.is(run.status, 1);
   t.like(outcomeOf(run), { ok: false, matched: false });
   t.regex(String(outcomeOf(run).error), /^register: .*could not be reached \(ECONNREFUSED\)/);
+});
+
+/**
+ * As in compose, where presigned URLs name S3_PUBLIC_ENDPOINT (localhost:7070) and the
+ * smoke job reaches the store as s3:7070: SMOKE_CONNECT_TO routes the signed URL unchanged.
+ */
+(mode === 'real' ? test.serial : test.skip)('SMOKE_CONNECT_TO sends the presigned download to another address with its Host unchanged', async (t) => {
+  const s3 = new URL(process.env.S3_PUBLIC_ENDPOINT ?? process.env.S3_ENDPOINT!);
+  const proxy = await TcpProxy.to(s3.href);
+  t.teardown(() => proxy.close());
+  const routed = await smoke(system!.baseUrl, { SMOKE_BYTES: '300000', SMOKE_CONNECT_TO: `${s3.hostname}:${s3.port}=127.0.0.1:${proxy.port}` });
+  t.is(routed.status, 0, routed.stdout + routed.stderr);
+  t.like(outcomeOf(routed), { ok: true, matched: true });
+
+  const [closed] = await freePorts(1);
+  const nowhere = await smoke(system!.baseUrl, { SMOKE_BYTES: '300000', SMOKE_CONNECT_TO: `${s3.hostname}:${s3.port}=127.0.0.1:${closed}` });
+  t.is(nowhere.status, 1, 'the route is really taken');
+  t.regex(String(outcomeOf(nowhere).error), /^download: .*via 127\.0\.0\.1:\d+\) could not be reached \(ECONNREFUSED\)/);
 });
 
 test.serial('smoke without SMOKE_URL exits 2 and says so', async (t) => {

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -14,6 +16,19 @@ export const smokeEnvSchema = z.object({
   SMOKE_URL: z.url().transform((url) => url.replace(/\/+$/, '')),
   SMOKE_BYTES: z.coerce.number().int().min(1).max(1024 * MiB).default(5 * MiB),
   SMOKE_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(120),
+  /**
+   * `HOST:PORT=HOST2:PORT2,...`, as curl's --connect-to: requests for HOST:PORT are sent to
+   * HOST2:PORT2 with their Host unchanged. Presigned S3 URLs are signed for the address
+   * people reach (compose: S3_PUBLIC_ENDPOINT=http://localhost:7070), which inside the
+   * deployment's network is another one (s3:7070); the signature covers Host, so the URL
+   * cannot be rewritten, only routed.
+   */
+  SMOKE_CONNECT_TO: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((pair) => pair.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^=:\s]+:\d+=[^=:\s]+:\d+$/, 'HOST:PORT=HOST2:PORT2')))
+    .transform((pairs) => new Map(pairs.map((pair) => pair.split('=') as [string, string]))),
 });
 export type SmokeConfig = z.infer<typeof smokeEnvSchema>;
 
@@ -66,7 +81,7 @@ export async function smoke(config: SmokeConfig): Promise<SmokeOutcome> {
     outcome.fileId = fileIdFrom(uploaded);
     const accessToken = await cli.accessToken();
 
-    const downloaded = await download(config.SMOKE_URL, outcome.fileId, accessToken);
+    const downloaded = await download(config.SMOKE_URL, outcome.fileId, accessToken, config.SMOKE_CONNECT_TO);
     outcome.downloadedSha256 = downloaded.sha256;
     outcome.downloadedFrom = downloaded.from;
     outcome.matched = downloaded.sha256 === outcome.uploadedSha256 && downloaded.bytes === config.SMOKE_BYTES;
@@ -145,22 +160,55 @@ function fileIdFrom(events: Array<Record<string, unknown>>): string {
 }
 
 /**
- * GET /api/files/:id/content. fetch follows the 302 to the presigned S3 URL and, the
- * origin being another, drops the Authorization header on the way, as S3 wants.
+ * GET /api/files/:id/content, then the presigned S3 URL its 302 names (embedded storage
+ * answers 200 itself). The S3 request carries no Authorization: the URL is the credential.
  */
-async function download(server: string, fileId: string, accessToken: string): Promise<{ sha256: string; bytes: number; from: string }> {
-  const answer = await request('download', `${server}/api/files/${encodeURIComponent(fileId)}/content`, { headers: { authorization: `Bearer ${accessToken}` } });
-  const from = new URL(answer.url).origin;
-  if (answer.status !== 200 || !answer.body) {
-    throw new StepFailed('download', `GET /api/files/${fileId}/content answered ${answer.status} (from ${from}): ${(await answer.text()).slice(0, 300)}`);
+async function download(server: string, fileId: string, accessToken: string, connectTo: Map<string, string>): Promise<{ sha256: string; bytes: number; from: string }> {
+  const path = `/api/files/${encodeURIComponent(fileId)}/content`;
+  const first = await request('download', `${server}${path}`, { headers: { authorization: `Bearer ${accessToken}` }, redirect: 'manual' });
+  const location = first.headers.get('location');
+  if (first.status >= 300 && first.status < 400 && location) {
+    await first.body?.cancel();
+    const target = new URL(location, server);
+    const answer = await getRouted(target, connectTo);
+    if (answer.status !== 200) throw new StepFailed('download', `GET ${path} redirected to ${target.origin}, which answered ${answer.status}: ${(await bodyText(answer.body)).slice(0, 300)}`);
+    return { ...(await hashOf(answer.body)), from: target.origin };
   }
+  if (first.status !== 200 || !first.body) throw new StepFailed('download', `GET ${path} answered ${first.status}: ${(await first.text()).slice(0, 300)}`);
+  return { ...(await hashOf(first.body as unknown as AsyncIterable<Uint8Array>)), from: new URL(server).origin };
+}
+
+/** GET `url`, sent to the SMOKE_CONNECT_TO address of its host:port when there is one. */
+async function getRouted(url: URL, connectTo: Map<string, string>): Promise<{ status: number; body: AsyncIterable<Uint8Array> }> {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const via = connectTo.get(`${url.hostname}:${port}`);
+  if (!via) {
+    const answer = await request('download', url.href, {});
+    return { status: answer.status, body: (answer.body ?? []) as unknown as AsyncIterable<Uint8Array> };
+  }
+  const [host, viaPort] = via.split(':') as [string, string];
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = send({ host, port: Number(viaPort), path: url.pathname + url.search, headers: { host: url.host }, servername: url.hostname }, (answer) => resolve({ status: answer.statusCode ?? 0, body: answer }));
+    outgoing.on('error', (err: NodeJS.ErrnoException) => reject(new StepFailed('download', `${url.origin} (via ${via}) could not be reached (${err.code ?? err.message})`)));
+    outgoing.end();
+  });
+}
+
+async function hashOf(body: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
-  for await (const chunk of answer.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     hash.update(chunk);
     bytes += chunk.byteLength;
   }
-  return { sha256: hash.digest('hex'), bytes, from };
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function bodyText(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** fetch, with "could not connect" turned into a step that names the address. */
