@@ -44,6 +44,7 @@ test('a loopback address means what the place says (published ports for environm
   t.is(nativeValue('http://localhost:7070', place), 'http://127.0.0.1:41070');
   t.is(nativeValue('http://127.0.0.1:8080/healthz', place), 'http://127.0.0.1:41080/healthz');
   t.is(nativeValue('http://localhost:3000', place), 'http://localhost:3000');
+  t.is(nativeValue('localhost:7070=s3:7070', place), '127.0.0.1:41070=127.0.0.1:41070', "the smoke job's SMOKE_CONNECT_TO: both sides are the store");
 });
 
 test('container paths become host folders, the longest mount first, subpaths kept', (t) => {

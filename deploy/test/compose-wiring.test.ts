@@ -148,11 +148,13 @@ function wiringTests(project: ComposeProject): void {
   // Also beyond what the native run can see: inside compose, localhost is the container itself.
   test('the smoke job can follow what the gateway hands out from inside compose', (t) => {
     const smoke = project.services.smoke!;
+    const env = serviceEnv(smoke);
     const gateway = serviceEnv(project.services.gateway!);
-    const smokeUrl = new URL(serviceEnv(smoke).SMOKE_URL!);
+    const smokeUrl = new URL(env.SMOKE_URL!);
     t.is(smokeUrl.host, 'gateway:8080');
     t.true(gateway.PUBLIC_HOSTS!.split(',').includes(smokeUrl.host), "tus upload URLs keep the gateway's service name for the smoke job (PUBLIC_HOSTS)");
-    t.is(smoke.network_mode, 'service:s3', "the presigned download URL's localhost:7070 is the store in s3's network namespace");
+    const s3Public = new URL(serviceEnv(project.services.files!).S3_PUBLIC_ENDPOINT!);
+    t.is(env.SMOKE_CONNECT_TO, `${s3Public.hostname}:${s3Public.port}=s3:7070`, 'the presigned download (S3_PUBLIC_ENDPOINT) is sent to the store inside compose');
     t.deepEqual(smoke.profiles, ['smoke']);
     t.is(smoke.depends_on?.gateway?.condition, 'service_healthy');
   });
