@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigError, parseConfig } from '@govault/lib';
+import { parseConfig } from '@govault/lib';
 import { IMAGE_COMMANDS } from '../../server/launcher/src/image/main.ts';
-import { checkServiceEnv, schemaVariables, SERVICE_SCHEMAS, type DeployedService, type EnvCheck } from './service-env.ts';
+import { checkEnvAgainst, SERVICE_SCHEMAS, type DeployedService, type EnvCheck } from './service-env.ts';
 
 const isService = (word: string): word is DeployedService => Object.hasOwn(SERVICE_SCHEMAS, word);
 
@@ -16,17 +16,7 @@ export function containerSchema(word: string): z.ZodType {
 
 /** checkServiceEnv for every command word of the image: the four services and the one-shot jobs. */
 export function checkContainerEnv(word: string, env: Record<string, string>): EnvCheck {
-  if (isService(word)) return checkServiceEnv(word, env);
-  const schema = containerSchema(word);
-  const known = schemaVariables(schema);
-  const unknown = Object.keys(env).filter((name) => !known.has(name)).sort();
-  try {
-    parseConfig(schema, env);
-    return { unknown, problems: [] };
-  } catch (err) {
-    if (err instanceof ConfigError) return { unknown, problems: err.problems };
-    throw err;
-  }
+  return checkEnvAgainst(containerSchema(word), env);
 }
 
 /** The ports a GoVault service listens on with this environment, as its own config parses them. */

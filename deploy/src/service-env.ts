@@ -52,7 +52,11 @@ export interface EnvCheck {
 
 /** Checks one service's environment as a deployment gives it: every name known, and the whole parses. */
 export function checkServiceEnv(service: DeployedService, env: Record<string, string>): EnvCheck {
-  const schema = SERVICE_SCHEMAS[service];
+  return checkEnvAgainst(SERVICE_SCHEMAS[service], env);
+}
+
+/** The same check against any environment schema (the image's one-shot jobs have their own). */
+export function checkEnvAgainst(schema: z.ZodType, env: Record<string, string>): EnvCheck {
   const known = schemaVariables(schema);
   const unknown = Object.keys(env).filter((name) => !known.has(name)).sort();
   try {
