@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkContainerEnv } from '../src/compose-wiring.ts';
 import { checkServiceEnv } from '../src/service-env.ts';
 import { resolveContainerEnv } from '../src/helm-env.ts';
 import { buildK8sStrict, CHART_DIR, findGo, findHelm, helmLint, helmTemplate, k8sStrict, parseManifests, type K8sObject } from '../src/helm.ts';
@@ -182,7 +183,12 @@ if (helm && go) {
     t.is(pod.metadata.annotations?.['helm.sh/hook'], 'test');
     const [container] = pod.spec.containers;
     t.deepEqual(container.args, ['smoke']);
-    t.is(resolveContainerEnv({ ...pod, spec: { template: { spec: pod.spec } } }, objects).SMOKE_URL, 'http://prod-gateway:8080');
+    const smokeEnv = resolveContainerEnv({ ...pod, spec: { template: { spec: pod.spec } } }, objects);
+    t.is(smokeEnv.SMOKE_URL, 'http://prod-gateway:8080');
+    t.deepEqual(checkContainerEnv('smoke', smokeEnv), { unknown: [], problems: [] }, 'the smoke job reads every variable it is given');
+    // The upload URLs the gateway hands the smoke pod must be ones it can reach from inside the cluster.
+    const gatewayEnv = resolveContainerEnv(find(objects, 'Deployment', 'prod-gateway'), objects, EXTERNAL_EVERYTHING.existing);
+    t.true(gatewayEnv.PUBLIC_HOSTS?.split(',').includes('prod-gateway:8080'), `PUBLIC_HOSTS ${gatewayEnv.PUBLIC_HOSTS}`);
     t.like(pod.spec.securityContext, { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } });
     t.like(container.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     t.false(pod.spec.automountServiceAccountToken);

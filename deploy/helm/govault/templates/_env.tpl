@@ -80,6 +80,12 @@ valueFrom:
 {{- with (include "govault.publicUrl" .root) }}
 - name: PUBLIC_URL
   value: {{ . | quote }}
+- name: PUBLIC_HOSTS
+  {{- /* The Host values whose own origin the emitted URLs keep, beside PUBLIC_URL's: the
+  gateway Service's name, so that a client inside the cluster (helm test's smoke pod)
+  gets upload URLs it can reach, as compose's smoke job does with gateway:8080. Without
+  PUBLIC_URL a trusted proxy's host is kept anyway (and so is the Service's). */}}
+  value: {{ include "govault.publicHosts" $.root | quote }}
 {{- end }}
 {{- with $v.gateway.corsOrigins }}
 - name: CORS_ORIGINS

@@ -75,3 +75,12 @@ app.kubernetes.io/component: {{ .service }}
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host }}
 {{- end }}
 {{- end }}
+
+{{- /* PUBLIC_HOSTS: the public origin's host (when there is one) and the gateway Service's host:port. */}}
+{{- define "govault.publicHosts" -}}
+{{- $hosts := list (printf "%s-gateway:%s" (include "govault.fullname" .) (include "govault.port" (dict "root" . "service" "gateway"))) }}
+{{- with (include "govault.publicUrl" .) }}
+{{- $hosts = prepend $hosts (urlParse .).host }}
+{{- end }}
+{{- join "," $hosts }}
+{{- end }}
