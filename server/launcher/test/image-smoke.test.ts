@@ -10,6 +10,9 @@ import { outcomeOf, runImage } from './image-process.ts';
  * The whole system started natively as `npm start` does: real mode (PostgreSQL + S3) when
  * its servers are configured, which GOVAULT_REQUIRE_REAL_SERVICES=1 demands; embedded
  * otherwise (then /content answers 200 itself instead of redirecting to S3).
+ * ci: picks its own database — CI runs it in real mode, the deployment's own mode; the
+ * embedded pass would add only the skip of the SMOKE_CONNECT_TO case (no presigned URL
+ * there), and the compose-native test runs the same smoke job on the compose wiring.
  */
 const mode = availableModes().includes('real') ? 'real' : 'embedded';
 let system: RunningSystem | undefined;
