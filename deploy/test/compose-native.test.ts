@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { SmokeOutcome } from '../../server/launcher/src/image/smoke.ts';
 import { COMPOSE_FILE, ENV_EXAMPLE, GoMissingError, loadComposeProject, type ComposeProject } from '../src/compose.ts';
 import { adminDatabaseUrl, findVersitygw, missingForNativeRun, NativeCompose, type JobResult, type NativeOptions } from '../src/compose-native.ts';
+import { suiteUnavailable } from './unavailable.ts';
 
 /**
  * compose.yaml's wiring, run: every GoVault container of the project compose-go resolves
@@ -12,7 +13,6 @@ import { adminDatabaseUrl, findVersitygw, missingForNativeRun, NativeCompose, ty
  * depends_on order, against a real PostgreSQL, Redis and a versitygw started with the s3
  * container's own command and environment; then the smoke job as compose runs it.
  */
-const requireReal = process.env.GOVAULT_REQUIRE_REAL_SERVICES === '1';
 
 const prepared = await (async (): Promise<{ project: ComposeProject; options: NativeOptions } | { missing: string[] }> => {
   let project: ComposeProject;
@@ -28,8 +28,7 @@ const prepared = await (async (): Promise<{ project: ComposeProject; options: Na
 })();
 
 if ('missing' in prepared) {
-  if (requireReal) test('the native compose run has what it needs', (t) => t.fail(`GOVAULT_REQUIRE_REAL_SERVICES=1 but missing: ${prepared.missing.join('; ')}`));
-  else test.skip(`native compose run (skipped, missing: ${prepared.missing.join('; ')})`, () => undefined);
+  suiteUnavailable('the native compose run', `missing: ${prepared.missing.join('; ')}`);
 } else {
   const { project, options } = prepared;
 

@@ -17,6 +17,7 @@ import {
 } from '../src/compose.ts';
 import { checkContainerEnv, listeningPorts, readEnvFile, variableReferences } from '../src/compose-wiring.ts';
 import { SERVICE_SCHEMAS, type DeployedService } from '../src/service-env.ts';
+import { suiteUnavailable } from './unavailable.ts';
 
 /**
  * compose.yaml's wiring, read from the project compose-go resolves with .env.example
@@ -32,11 +33,7 @@ const loaded = (() => {
 })();
 
 if (!loaded.project) {
-  if (process.env.GOVAULT_REQUIRE_REAL_SERVICES === '1') {
-    test('compose-config can be built', (t) => t.fail(`GOVAULT_REQUIRE_REAL_SERVICES=1 but ${loaded.missing}`));
-  } else {
-    test.skip(`compose wiring (skipped: ${loaded.missing})`, () => undefined);
-  }
+  suiteUnavailable('compose wiring', loaded.missing!);
 } else {
   wiringTests(loaded.project);
 }
