@@ -375,7 +375,7 @@ for (const mode of modes) {
   test.serial(`${mode}: OPTIONS advertises exactly the extensions that work`, async (t) => {
     const stack = stackFor();
     const response = await fetch(stack.uploadUrl, { method: 'OPTIONS', headers: asUser(randomUUID()) });
-    t.is(response.status, 204);
+    t.is(response.status, 200);
     t.is(response.headers.get('tus-version'), '1.0.0');
     t.deepEqual(response.headers.get('tus-extension')!.split(',').sort(), [
       'checksum', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination',
@@ -419,6 +419,8 @@ for (const mode of modes) {
     t.is(head.headers.get('upload-offset'), '0', 'the offset did not move');
     t.is((await patch('abc', `crc32 ${digest('md5', 'abc')}`)).status, 400, 'an algorithm we do not offer');
     t.is((await patch('abc', 'sha1 not-base64!')).status, 400, 'a malformed checksum');
+    t.is((await patch('abc', `sha256 ${Buffer.from('short').toString('base64')}`)).status, 460, 'a digest of the wrong length cannot match');
+    t.is((await fetch(location, { method: 'HEAD', headers: user })).headers.get('upload-offset'), '0', 'still nothing written');
     const first = await patch('abc', `sha1 ${digest('sha1', 'abc')}`);
     t.is(first.status, 204);
     t.is(first.headers.get('upload-offset'), '3');
@@ -483,8 +485,16 @@ for (const mode of modes) {
     t.is(pastEnd.status, 409, 'an offset that is not the current one');
     t.is(pastEnd.headers.get('upload-offset'), '2', 'the 409 says where the upload is');
     t.is((await patch({ 'Upload-Offset': '2' }, 'abcdef')).status, 413, 'a body past the declared length');
-    t.is((await patch({ 'Upload-Offset': '2', 'Content-Type': 'text/plain' })).status, 400, 'wrong content type');
+    t.is((await patch({ 'Upload-Offset': '2', 'Content-Type': 'text/plain' })).status, 415, 'wrong content type');
+    t.is((await fetch(location, { method: 'PATCH', headers: { ...tusUser, 'Upload-Offset': '2' }, body: 'ab' })).status, 415, 'no content type');
     t.is((await patch({ 'Upload-Offset': '-1' })).status, 400, 'negative offset');
+    t.is((await patch({})).status, 400, 'no offset');
+    const headOpen = await fetch(location, { method: 'HEAD', headers: tusUser });
+    const expires = Date.parse(headOpen.headers.get('upload-expires') ?? '');
+    t.true(expires > Date.now(), `an unfinished upload's HEAD says when it expires: ${headOpen.headers.get('upload-expires')}`);
+    const createdWithText = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': '4', 'Content-Type': 'text/plain' }, body: 'abcd' });
+    t.is(createdWithText.status, 415, 'a creation body that is not tus bytes');
+    t.is(createdWithText.headers.get('location'), null, 'and nothing was created');
     const head = await fetch(location, { method: 'HEAD', headers: tusUser });
     t.is(head.headers.get('upload-offset'), '2', 'none of the bad requests moved the offset');
   });

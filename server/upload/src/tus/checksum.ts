@@ -14,20 +14,18 @@ export interface ExpectedChecksum {
   digest: Buffer;
 }
 
-const DIGEST_BYTES: Record<Algorithm, number> = { sha1: 20, md5: 16, sha256: 32 };
-
 /**
  * `Upload-Checksum: <algorithm> <base64 digest>`. Undefined when the header is malformed
  * or names an algorithm we do not offer: "If the hash algorithm is not supported by the
- * Server, it MUST respond with the 400 Bad Request status."
+ * Server, it MUST respond with the 400 Bad Request status." A digest of the wrong length
+ * is well-formed: it is a checksum that cannot match, so the body is a mismatch (460).
  */
 export function parseChecksumHeader(value: string): ExpectedChecksum | undefined {
   const match = /^([a-z0-9-]+) ([A-Za-z0-9+/]+={0,2})$/.exec(value.trim());
   if (!match) return undefined;
   const algorithm = match[1] as Algorithm;
   if (!CHECKSUM_ALGORITHMS.includes(algorithm)) return undefined;
-  const digest = Buffer.from(match[2]!, 'base64');
-  return digest.length === DIGEST_BYTES[algorithm] ? { algorithm, digest } : undefined;
+  return { algorithm, digest: Buffer.from(match[2]!, 'base64') };
 }
 
 export class BodyTooLarge extends Error {}

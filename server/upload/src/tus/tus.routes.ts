@@ -13,6 +13,8 @@ const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
 const TUS_VERSION = '1.0.0';
 /** What this server really does; `OPTIONS` advertises exactly this. */
 export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum'];
+const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
+const OFFSET = /^\d{1,16}$/;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 
 export interface TusRouteDeps {
@@ -59,11 +61,13 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   if (Buffer.byteLength(ctx.get('upload-metadata')) > deps.maxMetadataBytes) {
     return text(413, `Upload-Metadata is larger than ${deps.maxMetadataBytes} bytes`);
   }
+  const malformed = malformedRequest(ctx);
+  if (malformed) return malformed;
   if (ctx.method === 'PATCH') {
     const finished = await patchOnFinishedUpload(ctx, deps);
     if (finished) return finished;
   }
-  const carriesBody = ctx.method === 'PATCH' || (ctx.method === 'POST' && ctx.get('content-type') === 'application/offset+octet-stream');
+  const carriesBody = ctx.method === 'PATCH' || (ctx.method === 'POST' && ctx.get('content-type') === OFFSET_OCTET_STREAM);
   let spooled: SpooledBody | undefined;
   if (carriesBody && ctx.get('upload-checksum')) {
     const checked = await verifyChecksum(ctx, deps);
@@ -89,9 +93,36 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   }
 }
 
+/**
+ * What the request's own headers rule out, before any upload is looked at. The spec leaves
+ * these statuses open ("The Server SHOULD..."); ARCHITECTURE.md fixes them as tusd answers:
+ * a body that is not tus bytes is `415 Unsupported Media Type`, a PATCH with no usable
+ * offset `400`.
+ */
+function malformedRequest(ctx: Context): TusAnswer | undefined {
+  const contentType = ctx.get('content-type');
+  if (ctx.method === 'PATCH') {
+    // "All PATCH requests MUST use Content-Type: application/offset+octet-stream"
+    if (contentType !== OFFSET_OCTET_STREAM) return text(415, `PATCH bodies must be sent as Content-Type: ${OFFSET_OCTET_STREAM}`);
+    // "The Upload-Offset header's value MUST be equal to the current offset of the resource."
+    if (!OFFSET.test(ctx.get('upload-offset'))) return text(400, 'Upload-Offset must be given, as a non-negative integer');
+  }
+  // creation-with-upload: "the Client MUST include the Content-Type: application/offset+octet-stream header".
+  if (ctx.method === 'POST' && hasBody(ctx) && contentType !== OFFSET_OCTET_STREAM) {
+    return text(415, `A creation request's body must be sent as Content-Type: ${OFFSET_OCTET_STREAM}`);
+  }
+  return undefined;
+}
+
+function hasBody(ctx: Context): boolean {
+  const length = ctx.get('content-length');
+  return (length !== '' && length !== '0') || ctx.get('transfer-encoding') !== '';
+}
+
+/** "A successful response indicated by the 204 No Content or 200 OK status": 200, as tusd and clients expect. */
 function options(maxSize: number): TusAnswer {
   return {
-    status: 204,
+    status: 200,
     headers: {
       'tus-version': TUS_VERSION,
       'tus-extension': TUS_EXTENSIONS.join(','),
@@ -104,12 +135,11 @@ function options(maxSize: number): TusAnswer {
 /**
  * A PATCH on an upload that is already complete, answered as tusd does: at the final
  * offset `204` with that offset (and the file's id), nothing read; at any other offset
- * "the Server MUST respond with the 409 Conflict status". Malformed requests, and uploads
- * that are not the caller's or not complete, go on to tus and get its answer.
+ * "the Server MUST respond with the 409 Conflict status". Uploads that are not the caller's
+ * or not complete go on to tus and get its answer (malformed requests were answered before).
  */
 async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer | undefined> {
   const offsetHeader = ctx.get('upload-offset');
-  if (ctx.get('content-type') !== 'application/offset+octet-stream' || !/^\d{1,16}$/.test(offsetHeader)) return undefined;
   const id = uploadIdOf(ctx);
   const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
   if (session?.state !== 'completed' || session.size === null) return undefined;
@@ -181,10 +211,23 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     if (registration) Object.assign(answer.headers, registrationHeaders(registration));
     return;
   }
+  if (ctx.method === 'HEAD') await addExpiry(ctx, deps, id, answer);
   // Keep the operator's view in step with the store after every answer that states an
   // offset; a HEAD's is the store's own, so it also corrects a record that got ahead of it.
   const record = ctx.method === 'HEAD' ? deps.uploads.recordStoredOffset(id, offset) : deps.uploads.recordProgress(id, offset);
   await record.catch((err) => deps.logger.warn({ err, uploadId: id }, 'progress not recorded'));
+}
+
+/**
+ * The expiration extension: "The Server SHOULD include the Upload-Expires header" in
+ * answers about an unfinished upload (@tus/server does for POST and PATCH, not HEAD).
+ * Counted from creation, as tus and the expiry sweep count; in RFC 9110's date format.
+ */
+async function addExpiry(ctx: Context, deps: TusRouteDeps, id: string, answer: TusAnswer): Promise<void> {
+  const expiresAfterMs = deps.tus.datastore.getExpiration();
+  if (expiresAfterMs <= 0) return;
+  const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+  if (session) answer.headers['upload-expires'] = new Date(session.createdAt.getTime() + expiresAfterMs).toUTCString();
 }
 
 /**
