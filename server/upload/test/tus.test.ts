@@ -529,6 +529,32 @@ for (const mode of modes) {
   });
 }
 
+test.serial('disk: a finished upload answers HEAD with its file long after tus would have expired it; an unfinished one that old is 410', async (t) => {
+  const stack = stacks.find((s) => s.mode === 'disk')!;
+  const userId = randomUUID();
+  const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+  const data = randomBytes(5000);
+  const done = await upload(stack, userId, data);
+  const open = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Length': '10' } });
+  const openUrl = open.headers.get('location')!;
+  // Both were created two days ago, as their stored info says (expiry counts from there).
+  const { readFile, writeFile } = await import('node:fs/promises');
+  for (const url of [done.url, openUrl]) {
+    const infoPath = join(stack.storageDir!, `${uploadIdOf(url)}.json`);
+    const info = JSON.parse(await readFile(infoPath, 'utf8'));
+    await writeFile(infoPath, JSON.stringify({ ...info, creation_date: new Date(Date.now() - 2 * 86_400_000).toISOString() }));
+  }
+  const head = await fetch(done.url, { method: 'HEAD', headers: tusUser });
+  t.is(head.status, 200, 'Uppy resumes a finished file with a HEAD alone: a 410 would make it upload the file again');
+  t.is(head.headers.get('upload-offset'), String(data.length));
+  t.is(head.headers.get('upload-length'), String(data.length));
+  t.is(head.headers.get('GoVault-File-Id'), done.fileId ?? null);
+  t.is(head.headers.get('cache-control'), 'no-store');
+  t.is(head.headers.get('upload-expires'), null, 'a finished upload does not expire');
+  t.is(head.headers.get('upload-metadata'), `filename ${Buffer.from('report.pdf').toString('base64')},filetype ${Buffer.from('application/pdf').toString('base64')}`);
+  t.is((await fetch(openUrl, { method: 'HEAD', headers: tusUser })).status, 410, 'an unfinished upload that old has expired');
+});
+
 test.serial('an upload that finishes while the files service is down is registered by the next HEAD', async (t) => {
   const stack = stacks.find((s) => s.mode === 'disk')!;
   const userId = randomUUID();

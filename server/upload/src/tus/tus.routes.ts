@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import type { Server } from '@tus/server';
+import { Metadata, type Server } from '@tus/server';
 import { notFound, type Logger } from '@govault/lib';
 import type { Registration, UploadService } from '../session/upload.service.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
@@ -63,8 +63,8 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   }
   const malformed = malformedRequest(ctx);
   if (malformed) return malformed;
-  if (ctx.method === 'PATCH') {
-    const finished = await patchOnFinishedUpload(ctx, deps);
+  if (ctx.method === 'PATCH' || ctx.method === 'HEAD') {
+    const finished = ctx.method === 'PATCH' ? await patchOnFinishedUpload(ctx, deps) : await headOnFinishedUpload(ctx, deps);
     if (finished) return finished;
   }
   const carriesBody = ctx.method === 'PATCH' || (ctx.method === 'POST' && ctx.get('content-type') === OFFSET_OCTET_STREAM);
@@ -147,6 +147,25 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
   if (Number(offsetHeader) !== session.size) return text(409, `Upload-Offset conflict: the upload is complete at ${size}`, { 'upload-offset': size });
   const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
   return { status: 204, headers: { 'upload-offset': size, ...registrationHeaders(registration) } };
+}
+
+/**
+ * A HEAD on an upload that is complete, answered from its session. Uppy "resumes" a
+ * finished file with a HEAD alone, however long ago it finished, and tus-js-client starts
+ * a new upload (a second file) on a 410. @tus/server counts expiry from creation, finished
+ * or not; but only "unfinished uploads" expire, so a complete one is never 410 for its
+ * age, carries no Upload-Expires, and names its file (registering it if that is pending).
+ */
+async function headOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer | undefined> {
+  const id = uploadIdOf(ctx);
+  const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
+  if (session?.state !== 'completed' || session.size === null) return undefined;
+  const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
+  const size = String(session.size);
+  // "The Server MUST prevent the client and/or proxies from caching the response."
+  const headers: Record<string, string> = { 'cache-control': 'no-store', 'upload-offset': size, 'upload-length': size, ...registrationHeaders(registration) };
+  if (Object.keys(session.metadata).length > 0) headers['upload-metadata'] = Metadata.stringify(session.metadata);
+  return { status: 200, headers };
 }
 
 /**
