@@ -1,9 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { freePort } from '@govault/lib';
 
 /**
@@ -100,5 +107,49 @@ export function s3Env(s3: S3Endpoint): NodeJS.ProcessEnv {
     S3_REGION: s3.region,
     S3_ACCESS_KEY_ID: s3.accessKeyId,
     S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
+/** Empties a bench bucket between rounds (objects and multipart uploads in flight). */
+export async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) break;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+  const pending = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const u of pending.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
+}
+
+/**
+ * tusd v2 on loopback, storing in `s3` under `tusd/` with `partSize` parts and no content
+ * hashes (GoVault's S3 client sends none either); answers once its OPTIONS does.
+ */
+export async function startTusd(s3: S3Endpoint, partSize: number): Promise<{ endpoint: string; process: ChildProcess; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(
+    ensureTusd(),
+    ['-host', '127.0.0.1', '-port', String(port), '-base-path', '/files/', '-s3-bucket', s3.bucket, '-s3-endpoint', s3.endpoint,
+      '-s3-part-size', String(partSize), '-s3-disable-content-hashes', '-s3-object-prefix', 'tusd/'],
+    {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
+      stdio: 'ignore',
+    },
+  );
+  const endpoint = `http://127.0.0.1:${port}/files/`;
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(endpoint, { method: 'OPTIONS' }).then((r) => r.ok).catch(() => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    endpoint,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
   };
 }

@@ -1,21 +1,16 @@
-import { InternalTokenIssuer, freePort } from '@govault/lib';
+import { InternalTokenIssuer } from '@govault/lib';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import * as tus from 'tus-js-client';
 import { registerAndLogin } from '../../e2e/client.ts';
 import { startCluster } from '../../e2e/cluster.ts';
-import { ensureTusd, s3Client, s3Env, startS3, type S3Endpoint } from '../lib/infra.ts';
+import { emptyBucket, s3Client, s3Env, startS3, startTusd } from '../lib/infra.ts';
 import { cpuSeconds, rssMiB, sampleRss } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 
@@ -71,48 +66,8 @@ async function sdkUpload(client: S3Client, bucket: string, key: string, data: Bu
   await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
 }
 
-async function startTusd(s3: S3Endpoint): Promise<{ endpoint: string; process: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(
-    ensureTusd(),
-    ['-host', '127.0.0.1', '-port', String(port), '-base-path', '/files/', '-s3-bucket', s3.bucket, '-s3-endpoint', s3.endpoint,
-      '-s3-part-size', String(PART), '-s3-disable-content-hashes', '-s3-object-prefix', 'tusd/'],
-    {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
-      stdio: 'ignore',
-    },
-  );
-  const endpoint = `http://127.0.0.1:${port}/files/`;
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(endpoint, { method: 'OPTIONS' }).then((r) => r.ok).catch(() => false)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    endpoint,
-    process: child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-/** Empties the bench bucket between rounds: a round writes some 7 GiB. */
-async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length === 0) break;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-  }
-  const pending = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of pending.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
-}
 
 interface Contender {
   name: string;
@@ -147,7 +102,7 @@ const scenario: Scenario = {
   async run(log) {
     const s3 = await startS3();
     const cluster = await startCluster('embedded', { serviceEnv: { upload: s3Env(s3), files: s3Env(s3), gateway: { RATE_LIMIT_MAX: '1000000' } } });
-    const tusd = await startTusd(s3);
+    const tusd = await startTusd(s3, PART);
     const client = s3Client(s3);
     const results: BenchResult[] = [];
     try {
