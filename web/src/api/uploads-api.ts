@@ -29,6 +29,8 @@ export class UploadsApi {
   /** The largest upload the server takes (`Tus-Max-Size` of tus discovery), undefined when it does not say. */
   async maxUploadSize(): Promise<number | undefined> {
     const response = await this.http.send('OPTIONS', TUS_PATH, { auth: false, headers: { 'Tus-Resumable': '1.0.0' } });
+    // tus answers 200 with an empty body: read it, or Chromium counts the request as aborted.
+    await response.arrayBuffer();
     const size = Number(response.headers.get('Tus-Max-Size'));
     return Number.isSafeInteger(size) && size > 0 ? size : undefined;
   }
