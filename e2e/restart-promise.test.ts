@@ -1,14 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { chromium } from 'playwright-core';
 import * as tus from 'tus-js-client';
-import { build } from 'vite';
 import { freePort } from '@govault/lib';
 import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './browser/harness.ts';
+import { buildStockUppyPage, type StockUppyPage, type UploadOutcome } from './browser/stock-uppy-page.ts';
 import { getJson, registerAndLogin, type TestUser } from './client.ts';
 import { slowLink, type SlowLink } from './slow-link.ts';
 import { availableModes, startSystem, type Mode, type RunningSystem } from './system.ts';
@@ -260,21 +258,6 @@ for (const mode of availableModes()) {
       files: sources.map((s) => ({ name: s.name, sha256: sha256(s.data) })),
     });
   });
-}
-
-/** What browser/stock-uppy/main.ts's `uploadAll` resolves with. */
-interface UploadOutcome {
-  files: Array<{ name: string; size: number; sha256: string; uploadUrl?: string }>;
-  failed: string[];
-  errors: string[];
-}
-type StockUppyPage = { uploadAll(token: string, files: Array<{ name: string; size: number }>): Promise<UploadOutcome> };
-
-/** The stock-Uppy page, built once by Vite; the gateway serves it as its web app (WEB_APP_DIR). */
-async function buildStockUppyPage(): Promise<string> {
-  const outDir = mkdtempSync(join(tmpdir(), 'govault-stock-uppy-'));
-  await build({ root: fileURLToPath(new URL('./browser/stock-uppy/', import.meta.url)), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  return outDir;
 }
 
 // Stock Uppy in Chromium, against `npm start`'s default (embedded) system: the README's target.

@@ -22,8 +22,10 @@ const EXPIRY_SECONDS = 24 * 3600; // UPLOAD_EXPIRY_SECONDS default, server/uploa
 const b64 = (bytes: Buffer) => bytes.toString('base64');
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-type State = 'none' | 'fresh' | 'half' | 'completed' | 'terminated' | 'terminated-completed' | 'other-user' | 'unknown';
-interface Fixture { system: RunningSystem; user: TestUser; url: string; fileId?: string; }
+type State = 'none' | 'fresh' | 'half' | 'completed' | 'terminated' | 'terminated-completed' | 'other-user' | 'unknown'
+  | 'partials' | 'partial-half' | 'partial-terminated' | 'final';
+/** `partials`: the partial uploads of a concatenation state (url is the first of them, or the final). */
+interface Fixture { system: RunningSystem; user: TestUser; url: string; fileId?: string; partials?: string[]; }
 interface Row {
   name: string;
   state: State;
@@ -48,7 +50,7 @@ const meta = { 'Upload-Metadata': `filename ${Buffer.from('p.bin').toString('bas
 const OPTIONS_HEADERS = {
   'tus-resumable': '1.0.0',
   'tus-version': '1.0.0',
-  'tus-extension': /^(?=.*\bcreation\b)(?=.*creation-with-upload)(?=.*creation-defer-length)(?=.*termination)(?=.*expiration)(?=.*checksum)/,
+  'tus-extension': /^(?=.*\bcreation\b)(?=.*creation-with-upload)(?=.*creation-defer-length)(?=.*termination)(?=.*expiration)(?=.*checksum)(?=.*\bconcatenation\b)(?!.*concatenation-unfinished)/,
   'tus-max-size': /^\d+$/,
   'tus-checksum-algorithm': /^(?=.*sha1)(?=.*md5)(?=.*sha256)/,
 };
@@ -124,9 +126,71 @@ const rows: Row[] = [
   { name: 'Upload-Length over Tus-Max-Size -> 413', state: 'none', request: () => ({ method: 'POST', path: '/api/uploads/tus', headers: { ...TUS, ...meta, 'Upload-Length': 'MAX+1' } }), expect: { status: 413 } },
   { name: 'Upload-Length and Upload-Defer-Length -> 400', state: 'none', request: post({ 'Upload-Length': '8', 'Upload-Defer-Length': '1', ...meta }), expect: { status: 400 } },
   { name: 'neither Upload-Length nor Upload-Defer-Length -> 400', state: 'none', request: post({ ...meta }), expect: { status: 400 } },
+  ...concatenationRows(),
 ];
 
+/** The concatenation extension: partial uploads, and final uploads made of them. */
+function concatenationRows(): Row[] {
+  const final = (urls: (f: Fixture) => string[], headers: Record<string, string> = {}, body?: Buffer) => (f: Fixture) => ({
+    method: 'POST', path: '/api/uploads/tus', headers: { ...TUS, ...meta, 'Upload-Concat': `final;${urls(f).join(' ')}`, ...headers }, body,
+  });
+  const both = (f: Fixture) => f.partials ?? [];
+  const finalHeaders = { location: /\/api\/uploads\/tus\/[0-9a-f]{32}$/, 'upload-concat': /^final;\/api\/uploads\/tus\/[0-9a-f]{32} \/api\/uploads\/tus\/[0-9a-f]{32}$/, 'govault-file-id': /.+/ };
+  const concatValue = (value: string) => () => ({ method: 'POST', path: '/api/uploads/tus', headers: { ...TUS, ...meta, 'Upload-Concat': value } });
+  /** The final upload's HEAD and its file, after a 201. */
+  const finalHolds = (expected: Buffer) => async (f: Fixture, answer: Answer) => {
+    const head = await headUpload(answer.headers.location!, f.user);
+    if (head.status !== 200) throw new Error(`HEAD of the final upload answered ${head.status}`);
+    for (const name of ['upload-offset', 'upload-length']) if (head.headers.get(name) !== String(expected.length)) throw new Error(`final HEAD ${name} ${head.headers.get(name)}, not ${expected.length}`);
+    if (!head.headers.get('upload-concat')?.startsWith('final;')) throw new Error(`final HEAD Upload-Concat ${head.headers.get('upload-concat')}`);
+    if (head.headers.get('upload-expires') !== null) throw new Error('a final upload is complete: no Upload-Expires');
+    const content = await fetch(`${f.system.baseUrl}/api/files/${answer.headers['govault-file-id']}/content`, { headers: f.user.auth });
+    if (sha256(new Uint8Array(await content.arrayBuffer())) !== sha256(expected)) throw new Error('the final file does not hold the partials in order');
+  };
+  return [
+    {
+      name: 'Upload-Concat partial -> 201, not listed', state: 'none', request: post({ 'Upload-Length': '4', 'Upload-Concat': 'partial' }), expect: { status: 201, headers: { location: /.+/ } },
+      after: async (f, answer) => {
+        const listed = (await (await fetch(`${f.system.baseUrl}/api/uploads?state=incomplete`, { headers: f.user.auth })).json()) as { items: Array<{ id: string }> };
+        if (listed.items.some((item) => answer.headers.location!.endsWith(`/${item.id}`))) throw new Error('a partial upload is listed among unfinished uploads');
+      },
+    },
+    { name: 'partial with creation-with-upload -> 201', state: 'none', request: post({ 'Upload-Length': '4', 'Upload-Concat': 'partial', 'Content-Type': OCTET }, BYTES.subarray(0, 4)), expect: { status: 201, headers: { 'upload-offset': '4' }, absent: ['govault-file-id'] } },
+    { name: 'unfinished partial -> Upload-Concat partial', state: 'partial-half', request: () => ({ method: 'HEAD', headers: TUS }), expect: { status: 200, headers: { 'upload-concat': 'partial', 'upload-offset': '4', 'upload-expires': IMF } } },
+    { name: 'finished partial -> Upload-Concat partial, no file', state: 'partials', request: () => ({ method: 'HEAD', headers: TUS }), expect: { status: 200, headers: { 'upload-concat': 'partial', 'upload-offset': '4', 'upload-length': '4', 'upload-expires': IMF }, absent: ['govault-file-id'] } },
+    { name: 'final of two partials -> 201, length the sum', state: 'partials', request: final(both), expect: { status: 201, headers: finalHeaders }, after: finalHolds(BYTES) },
+    { name: 'final with relative partial URLs -> 201', state: 'partials', request: final((f) => both(f).map((u) => new URL(u).pathname)), expect: { status: 201, headers: finalHeaders }, after: finalHolds(BYTES) },
+    { name: 'final naming one partial twice -> 201', state: 'partials', request: final((f) => [both(f)[0] ?? '', both(f)[0] ?? '']), expect: { status: 201, headers: { location: /.+/ } }, after: finalHolds(Buffer.concat([BYTES.subarray(0, 4), BYTES.subarray(0, 4)])) },
+    { name: 'final -> 200 with Upload-Concat final;<partials>', state: 'final', request: () => ({ method: 'HEAD', headers: TUS }), expect: { status: 200, headers: { 'upload-concat': /^final;\/api\/uploads\/tus\/[0-9a-f]{32} \/api\/uploads\/tus\/[0-9a-f]{32}$/, 'upload-offset': '8', 'upload-length': '8', 'govault-file-id': /.+/ }, absent: ['upload-expires'] } },
+    { name: 'final at its offset -> 403', state: 'final', request: patch('8', OCTET, Buffer.alloc(0)), expect: { status: 403 }, unchanged: 8 },
+    { name: 'final at 0 -> 403', state: 'final', request: patch('0', OCTET), expect: { status: 403 }, unchanged: 8 },
+    { name: 'final with Upload-Length -> 400', state: 'partials', request: final(both, { 'Upload-Length': '8' }), expect: { status: 400 } },
+    { name: 'final with Upload-Defer-Length -> 400', state: 'partials', request: final(both, { 'Upload-Defer-Length': '1' }), expect: { status: 400 } },
+    { name: 'final with a body -> 400', state: 'partials', request: final(both, { 'Content-Type': OCTET }, BYTES), expect: { status: 400 } },
+    { name: 'final naming an unfinished partial -> 400', state: 'partial-half', request: final((f) => [f.url]), expect: { status: 400 } },
+    { name: 'final naming a plain upload -> 400', state: 'completed', request: final((f) => [f.url]), expect: { status: 400 } },
+    { name: 'final naming a final -> 400', state: 'final', request: final((f) => [f.url]), expect: { status: 400 } },
+    { name: 'final naming an unknown upload -> 404', state: 'unknown', request: final((f) => [f.url]), expect: { status: 404 } },
+    { name: 'final naming another user\'s upload -> 404', state: 'other-user', request: final((f) => [f.url]), expect: { status: 404 } },
+    { name: 'final naming a terminated partial -> 410', state: 'partial-terminated', request: final((f) => [f.url]), expect: { status: 410 } },
+    { name: 'Upload-Concat neither partial nor final -> 400', state: 'none', request: concatValue('parallel'), expect: { status: 400 } },
+    { name: 'final naming nothing -> 400', state: 'none', request: concatValue('final;'), expect: { status: 400 } },
+    { name: 'final naming a URL that is no upload -> 400', state: 'none', request: concatValue('final;http://127.0.0.1/api/files/x'), expect: { status: 400 } },
+    { name: 'final naming 257 partials -> 400', state: 'none', request: concatValue(`final;${Array.from({ length: 257 }, () => '/api/uploads/tus/00000000000000000000000000000000').join(' ')}`), expect: { status: 400 } },
+    {
+      name: 'finished partial -> 204, its bytes gone', state: 'partials', request: () => ({ method: 'DELETE', headers: TUS }), expect: { status: 204 },
+      after: async (f) => {
+        const head = await headUpload(f.url, f.user);
+        if (head.status !== 410) throw new Error(`HEAD after DELETE answered ${head.status}, not 410`);
+        const again = await fetch(`${f.system.baseUrl}/api/uploads/tus`, { method: 'POST', headers: { ...f.user.auth, ...TUS, 'Upload-Concat': `final;${f.partials!.join(' ')}` } });
+        if (again.status !== 410) throw new Error(`a final naming the terminated partial answered ${again.status}, not 410`);
+      },
+    },
+  ];
+}
+
 async function fixture(system: RunningSystem, user: TestUser, state: State): Promise<Fixture> {
+  if (state.startsWith('partial') || state === 'final') return concatenationFixture(system, user, state);
   if (state === 'none') return { system, user, url: '' };
   if (state === 'unknown') return { system, user, url: `${system.baseUrl}/api/uploads/tus/00000000000000000000000000000000` };
   const owner = state === 'other-user' ? await registerAndLogin(system.baseUrl) : user;
@@ -140,6 +204,23 @@ async function fixture(system: RunningSystem, user: TestUser, state: State): Pro
   }
   if (state === 'terminated') await terminateUpload(url, owner);
   return { system, user, url, fileId };
+}
+
+/** Partial uploads (4 bytes each, BYTES in two halves), and a final upload made of them. */
+async function concatenationFixture(system: RunningSystem, user: TestUser, state: State): Promise<Fixture> {
+  const partial = async (bytes: Buffer, length = bytes.length) => {
+    const url = await createUpload(system.baseUrl, user, length, 'partial.bin', { 'Upload-Concat': 'partial' });
+    const written = await patchUpload(url, user, 0, bytes);
+    if (written.status !== 204) throw new Error(`partial PATCH answered ${written.status}`);
+    return url;
+  };
+  if (state === 'partial-half') return { system, user, url: await partial(BYTES.subarray(0, 4), SIZE) };
+  const partials = [await partial(BYTES.subarray(0, 4)), await partial(BYTES.subarray(4))];
+  if (state === 'partial-terminated') await terminateUpload(partials[0]!, user);
+  if (state !== 'final') return { system, user, url: partials[0]!, partials };
+  const created = await fetch(`${system.baseUrl}/api/uploads/tus`, { method: 'POST', headers: { ...user.auth, ...TUS, ...meta, 'Upload-Concat': `final;${partials.join(' ')}` } });
+  if (created.status !== 201) throw new Error(`fixture final answered ${created.status}`);
+  return { system, user, url: created.headers.get('location')!, partials, fileId: created.headers.get('govault-file-id') ?? undefined };
 }
 
 /** node:http for what fetch will not send: a body without Content-Type, a chunked body. */

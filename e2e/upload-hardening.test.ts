@@ -171,7 +171,13 @@ for (const mode of availableModes()) {
       ['a non-ASCII metadata key', { 'Upload-Length': '10', 'Upload-Metadata': `f\u00efle ${b64('a')}` }],
       ['1000 metadata keys', { 'Upload-Length': '10', 'Upload-Metadata': manyKeys }],
       ['a prototype metadata key', { 'Upload-Length': '10', 'Upload-Metadata': `constructor ${b64('y')},__proto__ ${b64('z')}` }],
-      ['concatenation, not offered', { 'Upload-Length': '10', 'Upload-Concat': 'partial' }],
+      ['Upload-Concat neither partial nor final', { 'Upload-Length': '10', 'Upload-Concat': 'parallel' }],
+      ['Upload-Concat partial twice', { 'Upload-Length': '10', 'Upload-Concat': 'partial, partial' }],
+      ['a partial with a bad length', { 'Upload-Length': '1e3', 'Upload-Concat': 'partial' }],
+      ['a final naming nothing', { 'Upload-Concat': 'final;' }],
+      ['a final with its own length', { 'Upload-Length': '10', 'Upload-Concat': 'final;/api/uploads/tus/0123456789abcdef0123456789abcdef' }],
+      ['a final naming a URL with an encoded control character', { 'Upload-Concat': 'final;/api/uploads/tus/%01%00' }],
+      ['a final naming an upload of no one', { 'Upload-Concat': 'final;/api/uploads/tus/0123456789abcdef0123456789abcdef' }],
       ['length and deferral', { 'Upload-Length': '10', 'Upload-Defer-Length': '1' }],
     ];
     for (const [label, headers] of posts) {

@@ -3,7 +3,7 @@ import Tus from '@uppy/tus';
 
 /**
  * Uppy with @uppy/tus as a site that embeds it would set it up: its defaults, plus the
- * endpoint and the user's token. The restart test drives it through `window.uploadAll`.
+ * endpoint and the user's token. The restart and parallel-upload tests drive it through `window.uploadAll`.
  */
 export interface UploadedFile {
   name: string;
@@ -20,7 +20,8 @@ export interface UploadOutcome {
 
 declare global {
   interface Window {
-    uploadAll(token: string, files: Array<{ name: string; size: number }>): Promise<UploadOutcome>;
+    /** `tusOptions`: what a site would add to @uppy/tus's options (the parallel-upload test: `parallelUploads`). */
+    uploadAll(token: string, files: Array<{ name: string; size: number }>, tusOptions?: { parallelUploads?: number }): Promise<UploadOutcome>;
   }
 }
 
@@ -32,10 +33,11 @@ function randomBytes(size: number): Uint8Array<ArrayBuffer> {
 
 const hex = (digest: ArrayBuffer) => [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 
-window.uploadAll = async (token, wanted) => {
+window.uploadAll = async (token, wanted, tusOptions = {}) => {
   const uppy = new Uppy({ autoProceed: false }).use(Tus, {
     endpoint: '/api/uploads/tus',
     headers: { authorization: `Bearer ${token}` },
+    ...tusOptions,
   });
   const errors: string[] = [];
   uppy.on('upload-error', (file, error) => errors.push(`${file?.name}: ${error.message}`));

@@ -111,10 +111,11 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     // A finished upload that is terminated (or found expired) becomes its file all the
     // same, even if the request that wrote its last bytes died before saying so.
     keepFinished: async (upload) => {
-      await uploads.finish(upload.id, upload.size!).catch((err) => {
+      const { registration } = await uploads.finish(upload.id, upload.size!).catch((err) => {
         logger.error({ err, uploadId: upload.id }, 'could not record the finished upload before forgetting it');
         throw { status_code: 503, body: 'Upload service is temporarily unavailable\n' };
       });
+      return registration.state !== 'partial';
     },
   });
   const tus = createTusServer({ datastore, locker: locker.locker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });
@@ -159,6 +160,8 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
   app.use(
     tusRoutes({
       tus,
+      store: datastore,
+      locker: locker.locker,
       uploads,
       metrics: uploadMetrics,
       maxSize: config.maxUploadSize,

@@ -252,7 +252,7 @@ if (realS3) {
         ...shared,
         spoolDir,
         logger,
-        keepFinished: async () => undefined,
+        keepFinished: async () => true,
       });
     const dying = instance(proxy.url);
     const data = randomBytes(12 * MiB);

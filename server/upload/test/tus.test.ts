@@ -378,7 +378,7 @@ for (const mode of modes) {
     t.is(response.status, 200);
     t.is(response.headers.get('tus-version'), '1.0.0');
     t.deepEqual(response.headers.get('tus-extension')!.split(',').sort(), [
-      'checksum', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination',
+      'checksum', 'concatenation', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination',
     ]);
     t.is(response.headers.get('tus-checksum-algorithm'), 'sha1,md5,sha256');
     t.is(response.headers.get('tus-max-size'), String(64 * MiB));
@@ -526,6 +526,56 @@ for (const mode of modes) {
     t.is(rows[0].n, 0, 'no part rows left');
     if (stack.s3) t.false(await multipartInFlight(stack, id), 'the multipart upload was aborted');
     else t.false(existsSync(join(stack.storageDir!, id)), 'the partial file was removed');
+  });
+}
+
+for (const mode of modes) {
+  test.serial(`${mode}: finished partial uploads expire with their bytes; the final made of them keeps its file`, async (t) => {
+    const stack = stacks.find((s) => s.mode === mode)!;
+    const userId = randomUUID();
+    const tusUser = { ...asUser(userId), 'Tus-Resumable': '1.0.0' };
+    // 6 MiB then 1 KiB: on S3 the final copies both partials (every part but the last at least 5 MiB).
+    const pieces = [randomBytes(6 * MiB), randomBytes(1024)];
+    const partials: string[] = [];
+    for (const piece of pieces) {
+      const created = await fetch(stack.uploadUrl, {
+        method: 'POST',
+        headers: { ...tusUser, 'Upload-Concat': 'partial', 'Upload-Length': String(piece.length), 'Content-Type': 'application/offset+octet-stream' },
+        body: piece,
+      });
+      t.is(created.status, 201);
+      t.is(created.headers.get('govault-file-id'), null, 'a partial is not a file');
+      partials.push(created.headers.get('location')!);
+    }
+    const final = await fetch(stack.uploadUrl, {
+      method: 'POST',
+      headers: { ...tusUser, 'Upload-Concat': `final;${partials.join(' ')}`, 'Upload-Metadata': `filename ${Buffer.from('joined.bin').toString('base64')}` },
+    });
+    t.is(final.status, 201);
+    const fileId = final.headers.get('govault-file-id')!;
+    t.truthy(fileId, 'the final upload is a file');
+    const joined = Buffer.concat(pieces);
+    const finalId = uploadIdOf(final.headers.get('location')!);
+    t.is(sha256(await stack.readObject(finalId)), sha256(joined), "the final's object holds the partials in order");
+    t.is((await fileRow(fileId))?.size, String(joined.length));
+
+    const tooLong = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Concat': `final;${Array(11).fill(partials[0]).join(' ')}` } });
+    t.is(tooLong.status, 413, 'a final over MAX_UPLOAD_SIZE (64 MiB here: 11 x 6 MiB)');
+    const { rows: sessions } = await uploadSql.query('SELECT count(*)::int AS n FROM upload.upload_sessions WHERE owner_id = $1', [userId]);
+    t.is(sessions[0].n, 3, 'the refused final created nothing');
+
+    const ids = partials.map(uploadIdOf);
+    await uploadSql.query("UPDATE upload.upload_sessions SET created_at = now() - interval '2 days' WHERE id = ANY($1)", [ids]);
+    await stack.upload.janitor.run('tus-expiry');
+    for (const [i, id] of ids.entries()) {
+      t.is((await sessionRow(id)).state, 'expired', `partial ${i} expired`);
+      t.is((await fetch(partials[i]!, { method: 'HEAD', headers: tusUser })).status, 410);
+      await t.throwsAsync(stack.readObject(id), undefined, `partial ${i}'s bytes were removed`);
+    }
+    const again = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Concat': `final;${partials.join(' ')}` } });
+    t.is(again.status, 410, 'an expired partial cannot make another final');
+    t.is(sha256(await stack.readObject(finalId)), sha256(joined), "the final's file is untouched");
+    t.is((await sessionRow(finalId)).state, 'completed');
   });
 }
 

@@ -162,7 +162,7 @@ export class MultipartService {
       }
       const registration = await this.uploads.ensureRegistered(session, requestId);
       if (registration.state === 'refused') throw registrationRefused(registration.refusal);
-      if (registration.state === 'pending') return { key };
+      if (registration.state !== 'registered') return { key };
       return { location: `${origin}/api/files/${registration.fileId}`, key, fileId: registration.fileId };
     });
   }

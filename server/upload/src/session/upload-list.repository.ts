@@ -51,7 +51,7 @@ export class SqlUploadListRepository implements UploadListRepository {
   async incomplete(ownerId: string, limit: number): Promise<ListedUploadRow[]> {
     const rows = await this.sql.all<Row>(
       `SELECT ${this.columns()} FROM ${this.sql.table('upload_sessions')} s
-       WHERE s.owner_id = ? AND s.state IN ('created', 'uploading')
+       WHERE s.owner_id = ? AND s.state IN ('created', 'uploading') AND s.concat IS DISTINCT FROM 'partial'
        ORDER BY s.created_at DESC LIMIT ?`,
       [ownerId, limit],
     );

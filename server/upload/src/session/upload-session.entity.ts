@@ -2,6 +2,12 @@ import { BigIntType, EntitySchema } from '@mikro-orm/postgresql';
 
 export type UploadState = 'created' | 'uploading' | 'completed' | 'terminated' | 'expired' | 'aborted';
 
+/**
+ * tus concatenation: a `partial` upload's bytes become part of a `final` one and never a
+ * file of their own; a `final` upload is made of its `concatParts` (partial ids, in order).
+ */
+export type UploadConcat = 'partial' | 'final';
+
 /** One upload as the operator sees it: who, what, how far, where it is stored. */
 export interface UploadSession {
   id: string;
@@ -18,6 +24,8 @@ export interface UploadSession {
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
+  concat: UploadConcat | null;
+  concatParts: string[] | null;
 }
 
 export const UploadSessionSchema = new EntitySchema<UploadSession>({
@@ -38,5 +46,7 @@ export const UploadSessionSchema = new EntitySchema<UploadSession>({
     createdAt: { type: 'Date', fieldName: 'created_at' },
     updatedAt: { type: 'Date', fieldName: 'updated_at' },
     completedAt: { type: 'Date', fieldName: 'completed_at', nullable: true },
+    concat: { type: 'string', nullable: true },
+    concatParts: { type: 'json', fieldName: 'concat_parts', nullable: true },
   },
 });

@@ -4,7 +4,8 @@ import { UploadSessionSchema, type UploadSession } from './upload-session.entity
 export type NewUploadSession = Pick<
   UploadSession,
   'id' | 'ownerId' | 'protocol' | 'filename' | 'contentType' | 'size' | 'storageKey' | 'metadata'
->;
+> &
+  Partial<Pick<UploadSession, 'concat' | 'concatParts'>>;
 
 export interface UploadSessionRepository {
   create(session: NewUploadSession): Promise<UploadSession>;
@@ -12,6 +13,7 @@ export interface UploadSessionRepository {
   recordProgress(id: string, offset: number): Promise<void>;
   /** Brings an in-flight upload's recorded offset down to what its store holds, if it is above. */
   lowerOffsetTo(id: string, stored: number): Promise<void>;
+  /** An upload in flight becomes completed, with no registration (a partial's end). */
   markCompleted(id: string, size: number): Promise<void>;
   attachFile(id: string, fileId: string): Promise<void>;
   markTerminated(id: string): Promise<void>;
@@ -20,9 +22,12 @@ export interface UploadSessionRepository {
    * already holds bytes, with no request since the last progress counted yet. True if counted.
    */
   noteResume(id: string, afterGapSeconds: number): Promise<boolean>;
-  /** Incomplete uploads created before `createdBefore`, oldest first. */
+  /**
+   * tus uploads created before `createdBefore` that expire then, oldest first: incomplete
+   * ones, and completed partials (whose bytes no file holds).
+   */
   findExpired(createdBefore: Date, limit: number): Promise<UploadSession[]>;
-  /** Marks an incomplete upload expired; false if it completed or ended meanwhile. */
+  /** Marks an incomplete upload (or a completed partial) expired; false if it completed or ended meanwhile. */
   markExpired(id: string): Promise<boolean>;
   countInFlight(): Promise<number>;
   countInFlightByProtocol(): Promise<Record<UploadSession['protocol'], number>>;
@@ -40,6 +45,8 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
     const em = this.orm.em.fork();
     const now = new Date();
     const row = em.create(UploadSessionSchema, {
+      concat: null,
+      concatParts: null,
       ...session,
       offset: 0,
       state: 'created',
@@ -78,7 +85,7 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
     const now = new Date();
     await this.orm.em
       .fork()
-      .nativeUpdate(UploadSessionSchema, { id }, { state: 'completed', size, offset: size, updatedAt: now, completedAt: now });
+      .nativeUpdate(UploadSessionSchema, { id, state: { $in: ['created', 'uploading'] } }, { state: 'completed', size, offset: size, updatedAt: now, completedAt: now });
   }
 
   async attachFile(id: string, fileId: string): Promise<void> {
@@ -105,13 +112,21 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
   findExpired(createdBefore: Date, limit: number): Promise<UploadSession[]> {
     return this.orm.em
       .fork()
-      .find(UploadSessionSchema, { protocol: 'tus', state: { $in: ['created', 'uploading'] }, createdAt: { $lt: createdBefore } }, { orderBy: { createdAt: 'asc' }, limit });
+      .find(
+        UploadSessionSchema,
+        { protocol: 'tus', createdAt: { $lt: createdBefore }, $or: [{ state: { $in: ['created', 'uploading'] } }, { state: 'completed', concat: 'partial' }] },
+        { orderBy: { createdAt: 'asc' }, limit },
+      );
   }
 
   async markExpired(id: string): Promise<boolean> {
     const changed = await this.orm.em
       .fork()
-      .nativeUpdate(UploadSessionSchema, { id, state: { $in: ['created', 'uploading'] } }, { state: 'expired', updatedAt: new Date() });
+      .nativeUpdate(
+        UploadSessionSchema,
+        { id, $or: [{ state: { $in: ['created', 'uploading'] } }, { state: 'completed', concat: 'partial' }] },
+        { state: 'expired', updatedAt: new Date() },
+      );
     return changed > 0;
   }
 

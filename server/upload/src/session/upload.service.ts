@@ -3,7 +3,7 @@ import type { FileRegistry } from '../registration/file-registry.ts';
 import type { RegistrationOutbox, RegistrationRefusal } from '../registration/outbox.repository.ts';
 import { contentTypeFrom } from './file-name.ts';
 import { declaredChecksum } from './metadata.ts';
-import type { UploadSession } from './upload-session.entity.ts';
+import type { UploadConcat, UploadSession } from './upload-session.entity.ts';
 import type { UploadSessionRepository } from './upload-session.repository.ts';
 
 export interface IncomingUpload {
@@ -25,7 +25,9 @@ export type Registration =
   /** The files service refused it for good; the bytes are kept for an operator to repair. */
   | { state: 'refused'; refusal: RegistrationRefusal }
   /** Not yet: the files service could not be reached; the outbox keeps trying. */
-  | { state: 'pending' };
+  | { state: 'pending' }
+  /** Never: a partial upload's bytes become part of a final upload, not a file (tus concatenation). */
+  | { state: 'partial' };
 
 /**
  * Statuses of the files service that no retry of the same registration can change. Not
@@ -52,9 +54,13 @@ export class UploadService {
     private readonly policy: RegistrationPolicy = { maxBackoffMs: 30_000 },
   ) {}
 
-  begin(upload: IncomingUpload, ownerId: string): Promise<UploadSession> {
+  /** A new tus upload; `concat` for the partial and final uploads of tus concatenation. */
+  begin(upload: IncomingUpload, ownerId: string, concat?: { kind: 'partial' } | { kind: 'final'; parts: string[] }): Promise<UploadSession> {
     const metadata = upload.metadata ?? {};
+    const kind: UploadConcat | null = concat?.kind ?? null;
     return this.sessions.create({
+      concat: kind,
+      concatParts: concat?.kind === 'final' ? concat.parts : null,
       id: upload.id,
       ownerId,
       protocol: 'tus',
@@ -101,6 +107,10 @@ export class UploadService {
    * the next HEAD).
    */
   async finish(uploadId: string, size: number, requestId?: string): Promise<{ session?: UploadSession; registration: Registration }> {
+    if ((await this.sessions.find(uploadId))?.concat === 'partial') {
+      await this.sessions.markCompleted(uploadId, size);
+      return { session: (await this.sessions.find(uploadId)) ?? undefined, registration: { state: 'partial' } };
+    }
     await this.outbox.completeAndEnqueue(uploadId, size);
     const session = (await this.sessions.find(uploadId)) ?? undefined;
     return { session, registration: session ? await this.ensureRegistered(session, requestId) : { state: 'pending' } };
@@ -122,6 +132,7 @@ export class UploadService {
    * A refused registration is not tried again.
    */
   async ensureRegistered(session: UploadSession, requestId?: string): Promise<Registration> {
+    if (session.concat === 'partial') return { state: 'partial' };
     if (session.fileId) return { state: 'registered', fileId: session.fileId };
     if (!bytesComplete(session)) return { state: 'pending' };
     const refusal = await this.outbox.refusal(session.id).catch(() => undefined);

@@ -13,6 +13,16 @@ import { PartFile, crc32Header } from './part-file.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
+/** S3's largest part, and so the largest range one UploadPartCopy may copy. */
+const MAX_PART_SIZE = 5 * 1024 ** 3;
+const CONCURRENT_COPIES = 4;
+
+/** A partial's object as ranges of at most 5 GiB, of equal size so that none is too small to be a part. */
+function copyRanges(size: number): Array<{ start: number; end: number; whole: boolean }> {
+  const count = Math.ceil(size / MAX_PART_SIZE);
+  const each = Math.ceil(size / count);
+  return Array.from({ length: count }, (_, i) => ({ start: i * each, end: Math.min(size, (i + 1) * each), whole: count === 1 }));
+}
 
 /** At least 8 MiB, and large enough that the maximum upload fits in S3's 10,000 parts. */
 export function partSizeFor(maxUploadSize: number): number {
@@ -23,11 +33,34 @@ type S3StoreOptions = ConstructorParameters<typeof S3Store>[0];
 
 /**
  * Called, under the upload's lock, for an upload the store holds every byte of, just
- * before the store forgets it: the object is a file's (or about to be), never removed here.
+ * before the store forgets it. True when the object is a file's (or about to be), and is
+ * kept; false when no file will hold it (a partial upload of a concatenation), and it goes.
  */
-export type KeepFinishedUpload = (upload: Upload) => Promise<void>;
+export type KeepFinishedUpload = (upload: Upload) => Promise<boolean>;
 
 const holdsEveryByte = (upload: Upload) => upload.size !== undefined && upload.offset === upload.size;
+
+/** A tus store that can make a final upload of tus concatenation from finished partial uploads. */
+export interface ConcatenatingStore extends Pick<DataStore, 'getUpload' | 'remove'> {
+  /**
+   * Writes the bytes of `partials`, in order, into `finalId`, a new upload as long as they
+   * are together, and completes it. The partials stay as they are.
+   */
+  concatenate(finalId: string, partials: Upload[]): Promise<void>;
+}
+
+/** The way that works in every store: the partials read back, in order, as one body of the final upload. */
+async function writeJoined(store: DataStore & { read(id: string): Readable | Promise<Readable> }, finalId: string, partials: Upload[]): Promise<void> {
+  const total = partials.reduce((sum, p) => sum + p.size!, 0);
+  if (total === 0) return;
+  const joined = Readable.from(
+    (async function* () {
+      for (const partial of partials) yield* (await store.read(partial.id)) as AsyncIterable<Buffer>;
+    })(),
+  );
+  const offset = await store.write(joined, finalId, 0);
+  if (offset !== total) throw new Error(`concatenation wrote ${offset} of ${total} bytes into ${finalId}`);
+}
 const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string })?.name === 'NoSuchUpload';
 
 /**
@@ -35,7 +68,7 @@ const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string 
  * upload: it belongs to the files service, which reads `<directory>/<id>`. Only the
  * upload's info file goes.
  */
-export class TusFileStore extends FileStore implements PersistedOffsetSource {
+export class TusFileStore extends FileStore implements PersistedOffsetSource, ConcatenatingStore {
   private readonly objectsDir: string;
 
   constructor(
@@ -51,10 +84,14 @@ export class TusFileStore extends FileStore implements PersistedOffsetSource {
     return (await stat(join(this.objectsDir, id)).catch(() => undefined))?.size;
   }
 
+  /** On disk a final upload's file is its partials' files, one after another. */
+  concatenate(finalId: string, partials: Upload[]): Promise<void> {
+    return writeJoined(this, finalId, partials);
+  }
+
   override async remove(id: string): Promise<void> {
     const upload = await this.getUpload(id);
-    if (!holdsEveryByte(upload)) return super.remove(id);
-    await this.keepFinished(upload);
+    if (!holdsEveryByte(upload) || !(await this.keepFinished(upload))) return super.remove(id);
     await this.configstore.delete(id);
   }
 }
@@ -71,7 +108,7 @@ interface SpooledPart {
  * PATCH, and before completing) corrects the record, so that after a crash between an
  * UploadPart and its row the next request repairs the row.
  */
-export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
+export class RecordingS3Store extends S3Store implements PersistedOffsetSource, ConcatenatingStore {
   /** Each upload being written: the bytes its parts held before, and this write's pieces in order. */
   private readonly writing = new Map<string, { before: number; pieces: { size: number; stored: boolean }[] }>();
 
@@ -304,15 +341,47 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource {
   }
 
   /**
+   * tusd's concatUsingMultipart: each partial's object becomes parts of the final upload by
+   * UploadPartCopy, so no byte passes through this process (a partial over S3's 5 GiB part
+   * limit is copied in ranges). S3 wants every part but the last of at least 5 MiB; when a
+   * partial is smaller than that (or empty), the partials are streamed through instead.
+   */
+  async concatenate(finalId: string, partials: Upload[]): Promise<void> {
+    const copyable = partials.every((p, i) => p.size! > 0 && (i === partials.length - 1 || p.size! >= this.minPartSize));
+    if (!copyable) return writeJoined(this, finalId, partials);
+    const metadata = await this.getMetadata(finalId);
+    const copies = partials.flatMap((partial) => copyRanges(partial.size!).map((range) => ({ partial, range })));
+    const copy = async ({ partial, range }: (typeof copies)[number], index: number) => {
+      const partNumber = index + 1;
+      const { CopyPartResult } = await this.client.uploadPartCopy({
+        Bucket: this.bucket,
+        Key: finalId,
+        UploadId: metadata['upload-id'],
+        PartNumber: partNumber,
+        CopySource: `${this.bucket}/${encodeURIComponent(partial.id)}`,
+        CopySourceRange: range.whole ? undefined : `bytes=${range.start}-${range.end - 1}`,
+      });
+      await this.record(finalId, [{ partNumber, size: range.end - range.start, etag: CopyPartResult?.ETag ?? '' }]);
+    };
+    for (let i = 0; i < copies.length; i += CONCURRENT_COPIES) {
+      await Promise.all(copies.slice(i, i + CONCURRENT_COPIES).map((c, j) => copy(c, i + j)));
+    }
+    await this.finishMultipartUpload(metadata, await this.retrieveParts(finalId));
+    await this.completeMetadata(metadata.file);
+    await this.clearCache(finalId);
+  }
+
+  /**
    * Termination and expiry. A finished upload's object belongs to the files service: only
-   * its `.info` goes. Otherwise the stock remove, which leaves the incomplete-part object
+   * its `.info` goes (with the object itself only when no file holds it: a partial). Otherwise the stock remove, which leaves the incomplete-part object
    * (`<id>.part`) behind.
    */
   override async remove(id: string): Promise<void> {
     const upload = await this.getUpload(id);
     if (holdsEveryByte(upload) && (await this.holdsObject(id))) {
-      await this.keepFinished(upload);
-      await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }] } });
+      const kept = await this.keepFinished(upload);
+      const objects = [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }, ...(kept ? [] : [{ Key: id }])];
+      await this.client.deleteObjects({ Bucket: this.bucket, Delete: { Objects: objects } });
       await this.clearCache(id);
       return;
     }
@@ -352,7 +421,7 @@ export function createDataStore(options: {
   spoolDir: string;
   logger: Logger;
   keepFinished: KeepFinishedUpload;
-}): DataStore {
+}): DataStore & ConcatenatingStore {
   const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
   if (!options.s3) return new TusFileStore({ directory: options.storageDir, expirationPeriodInMilliseconds }, options.keepFinished);
   const s3 = options.s3;

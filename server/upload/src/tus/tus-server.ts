@@ -31,6 +31,18 @@ function verifiedUser(req: TusRequest): string | undefined {
   return verifiedUsers.get(req);
 }
 
+/** What a creation request makes, beside a plain upload: a partial or a final upload of tus concatenation. */
+export type ConcatCreation = { kind: 'partial' } | { kind: 'final'; parts: string[] };
+const concatCreations = new WeakMap<object, ConcatCreation>();
+
+/**
+ * Set by the Koa layer (concatenation.ts), which reads `Upload-Concat` itself and hands tus
+ * a plain creation request: @tus/server refuses the header, since its stores lack the extension.
+ */
+export function markConcatCreation(req: object, creation: ConcatCreation): void {
+  concatCreations.set(req, creation);
+}
+
 /**
  * `GoVault-File-Id` once the upload is a file; `GoVault-Registration-Error` (`<code>:
  * <message>`, printable ASCII) when the files service refused it; neither while pending.
@@ -95,7 +107,7 @@ export function createTusServer(deps: {
       if (!owner) throw { status_code: 401, body: 'Authentication required\n' } satisfies TusError;
       const problem = metadataProblem(upload.metadata ?? {});
       if (problem) throw { status_code: 400, body: `Upload-Metadata: ${problem}\n` } satisfies TusError;
-      await uploads.begin(upload, owner).catch((err) => {
+      await uploads.begin(upload, owner, concatCreations.get(req)).catch((err) => {
         logger.error({ err, uploadId: upload.id }, 'could not record the upload session');
         throw unavailable;
       });
@@ -108,8 +120,11 @@ export function createTusServer(deps: {
         logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
         throw unavailable;
       });
-      metrics.tus.completed.inc();
-      if (session) metrics.tus.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
+      // A partial is a piece of an upload, not one: the final upload counts once, when it is made.
+      if (registration.state !== 'partial') {
+        metrics.tus.completed.inc();
+        if (session) metrics.tus.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
+      }
       return { headers: registrationHeaders(registration) };
     },
     onResponseError(_req, err) {

@@ -1,24 +1,32 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Context, Next } from 'koa';
-import { Metadata, type Server } from '@tus/server';
+import { Metadata, type Locker, type Server } from '@tus/server';
 import { notFound, type Logger } from '@govault/lib';
 import type { Registration, UploadService } from '../session/upload.service.ts';
+import type { UploadSession } from '../session/upload-session.entity.ts';
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 import { brokenBody, standInFor } from './node-body.ts';
-import { TUS_PATH, registrationHeaders, vouchForUser } from './tus-server.ts';
+import { TUS_PATH, markConcatCreation, registrationHeaders, vouchForUser, type ConcatCreation } from './tus-server.ts';
+import { concatHeaderOf, createFinalUpload, parseUploadConcat } from './concatenation.ts';
+import { hasBody, locationId, text, type TusAnswer } from './tus-answer.ts';
+import type { ConcatenatingStore } from '../storage/data-store.ts';
 
 const TUS_METHODS = new Set(['OPTIONS', 'POST', 'HEAD', 'PATCH', 'DELETE']);
 const TUS_VERSION = '1.0.0';
 /** What this server really does; `OPTIONS` advertises exactly this. */
-export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum'];
+export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum', 'concatenation'];
 const OFFSET_OCTET_STREAM = 'application/offset+octet-stream';
 const OFFSET = /^\d{1,16}$/;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 
 export interface TusRouteDeps {
   tus: Server;
+  /** The tus server's store, which also joins partial uploads. */
+  store: ConcatenatingStore;
+  /** The tus server's locker: a final upload locks its partials as a PATCH would. */
+  locker: Locker;
   uploads: UploadService;
   metrics: UploadMetrics;
   maxSize: number;
@@ -26,12 +34,6 @@ export interface TusRouteDeps {
   /** Where PATCH bodies with an Upload-Checksum wait while they are verified. */
   spoolDir: string;
   logger: Logger;
-}
-
-interface TusAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body?: string | Uint8Array;
 }
 
 /**
@@ -63,6 +65,13 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   }
   const malformed = malformedRequest(ctx);
   if (malformed) return malformed;
+  let concat: ConcatCreation | undefined;
+  if (ctx.method === 'POST' && ctx.get('upload-concat') !== '') {
+    const parsed = parseUploadConcat(ctx.get('upload-concat'));
+    if (parsed.kind === 'malformed') return text(400, parsed.problem);
+    if (parsed.kind === 'final') return finalUpload(ctx, deps, parsed.parts);
+    concat = parsed;
+  }
   if (ctx.method === 'PATCH' || ctx.method === 'HEAD') {
     const finished = ctx.method === 'PATCH' ? await patchOnFinishedUpload(ctx, deps) : await headOnFinishedUpload(ctx, deps);
     if (finished) return finished;
@@ -76,8 +85,9 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   }
   const spoolStream = spooled ? createReadStream(spooled.path) : undefined;
   try {
-    const request = toWebRequest(ctx, carriesBody ? (spoolStream ?? ctx.req) : undefined);
+    const request = toWebRequest(ctx, carriesBody ? (spoolStream ?? ctx.req) : undefined, concat ? { 'upload-concat': undefined } : {});
     vouchForUser(request, ctx.state.userId);
+    if (concat) markConcatCreation(request, concat);
     const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
     const response = await deps.tus.handleWeb(request);
     const answer: TusAnswer = {
@@ -91,6 +101,24 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
     spoolStream?.destroy();
     await spooled?.discard();
   }
+}
+
+/** A final upload of tus concatenation (concatenation.ts), created through tus as a plain upload of its partials' length. */
+function finalUpload(ctx: Context, deps: TusRouteDeps, parts: string[]): Promise<TusAnswer> {
+  return createFinalUpload(ctx, {
+    uploads: deps.uploads,
+    store: deps.store,
+    locker: deps.locker,
+    logger: deps.logger,
+    async createThroughTus(length, creation) {
+      const request = toWebRequest(ctx, undefined, { 'upload-concat': undefined, 'upload-length': String(length), 'content-type': undefined, 'content-length': undefined });
+      vouchForUser(request, ctx.state.userId);
+      markConcatCreation(request, creation);
+      const response = await deps.tus.handleWeb(request);
+      return { status: response.status, headers: Object.fromEntries(response.headers), body: new Uint8Array(await response.arrayBuffer()) };
+    },
+    onFinal: () => deps.metrics.tus.completed.inc(),
+  }, parts);
 }
 
 /**
@@ -114,11 +142,6 @@ function malformedRequest(ctx: Context): TusAnswer | undefined {
   return undefined;
 }
 
-function hasBody(ctx: Context): boolean {
-  const length = ctx.get('content-length');
-  return (length !== '' && length !== '0') || ctx.get('transfer-encoding') !== '';
-}
-
 /** "A successful response indicated by the 204 No Content or 200 OK status": 200, as tusd and clients expect. */
 function options(maxSize: number): TusAnswer {
   return {
@@ -140,14 +163,23 @@ function options(maxSize: number): TusAnswer {
  */
 async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer | undefined> {
   const offsetHeader = ctx.get('upload-offset');
-  const id = uploadIdOf(ctx);
-  const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
-  if (session?.state !== 'completed' || session.size === null) return undefined;
+  const session = await ownSessionOf(ctx, deps);
+  // "The Server MUST respond with the 403 Forbidden status to PATCH requests against a final upload URL"
+  if (session?.concat === 'final') return text(403, 'A final upload is made of its partial uploads: it takes no PATCH');
+  if (!isComplete(session)) return undefined;
   const size = String(session.size);
   if (Number(offsetHeader) !== session.size) return text(409, `Upload-Offset conflict: the upload is complete at ${size}`, { 'upload-offset': size });
   const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
   return { status: 204, headers: { 'upload-offset': size, ...registrationHeaders(registration) } };
 }
+
+/** The caller's upload; nothing when it is not theirs (or not there), and tus answers. */
+async function ownSessionOf(ctx: Context, deps: TusRouteDeps): Promise<UploadSession | undefined> {
+  const id = uploadIdOf(ctx);
+  return id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
+}
+
+const isComplete = (session: UploadSession | undefined): session is UploadSession & { size: number } => session?.state === 'completed' && session.size !== null;
 
 /**
  * A HEAD on an upload that is complete, answered from its session. Uppy "resumes" a
@@ -155,17 +187,33 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
  * a new upload (a second file) on a 410. @tus/server counts expiry from creation, finished
  * or not; but only "unfinished uploads" expire, so a complete one is never 410 for its
  * age, carries no Upload-Expires, and names its file (registering it if that is pending).
+ * A finished partial upload is the exception: no file holds its bytes, and it expires
+ * (the expiry sweep removes it) as an unfinished upload does.
  */
 async function headOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer | undefined> {
-  const id = uploadIdOf(ctx);
-  const session = id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
-  if (session?.state !== 'completed' || session.size === null) return undefined;
+  const session = await ownSessionOf(ctx, deps);
+  if (!isComplete(session)) return undefined;
   const registration = await deps.uploads.ensureRegistered(session, ctx.state.requestId);
   const size = String(session.size);
   // "The Server MUST prevent the client and/or proxies from caching the response."
   const headers: Record<string, string> = { 'cache-control': 'no-store', 'upload-offset': size, 'upload-length': size, ...registrationHeaders(registration) };
   if (Object.keys(session.metadata).length > 0) headers['upload-metadata'] = Metadata.stringify(session.metadata);
+  Object.assign(headers, sessionHeaders(session, deps, session.concat === 'partial'));
   return { status: 200, headers };
+}
+
+/**
+ * What a HEAD says from the session beside tus's own headers: `Upload-Concat` ("the
+ * response to a HEAD request for a partial or final upload MUST include the Upload-Concat
+ * header") and, for an upload that can expire, `Upload-Expires`.
+ */
+function sessionHeaders(session: UploadSession, deps: TusRouteDeps, expires: boolean): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const concat = concatHeaderOf(session);
+  if (concat) headers['upload-concat'] = concat;
+  const expiresAfterMs = deps.tus.datastore.getExpiration();
+  if (expires && expiresAfterMs > 0) headers['upload-expires'] = new Date(session.createdAt.getTime() + expiresAfterMs).toUTCString();
+  return headers;
 }
 
 /**
@@ -228,9 +276,10 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     // its file too (and registers it, if the files service was away when it finished).
     const registration = await registrationOnHead(ctx, deps, id, offset);
     if (registration) Object.assign(answer.headers, registrationHeaders(registration));
+    await addSessionHeaders(ctx, deps, id, answer, true);
     return;
   }
-  if (ctx.method === 'HEAD') await addExpiry(ctx, deps, id, answer);
+  if (ctx.method === 'HEAD') await addSessionHeaders(ctx, deps, id, answer);
   // Keep the operator's view in step with the store after every answer that states an
   // offset; a HEAD's is the store's own, so it also corrects a record that got ahead of it.
   const record = ctx.method === 'HEAD' ? deps.uploads.recordStoredOffset(id, offset) : deps.uploads.recordProgress(id, offset);
@@ -242,11 +291,9 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
  * answers about an unfinished upload (@tus/server does for POST and PATCH, not HEAD).
  * Counted from creation, as tus and the expiry sweep count; in RFC 9110's date format.
  */
-async function addExpiry(ctx: Context, deps: TusRouteDeps, id: string, answer: TusAnswer): Promise<void> {
-  const expiresAfterMs = deps.tus.datastore.getExpiration();
-  if (expiresAfterMs <= 0) return;
+async function addSessionHeaders(ctx: Context, deps: TusRouteDeps, id: string, answer: TusAnswer, finished = false): Promise<void> {
   const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
-  if (session) answer.headers['upload-expires'] = new Date(session.createdAt.getTime() + expiresAfterMs).toUTCString();
+  if (session) Object.assign(answer.headers, sessionHeaders(session, deps, !finished || session.concat === 'partial'));
 }
 
 /**
@@ -265,11 +312,16 @@ async function registrationOnHead(ctx: Context, deps: TusRouteDeps, id: string, 
   return undefined;
 }
 
-function toWebRequest(ctx: Context, body: Readable | undefined): Request {
+/** The request as tus takes it; `overrides` replace headers (undefined removes one). */
+function toWebRequest(ctx: Context, body: Readable | undefined, overrides: Record<string, string | undefined> = {}): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(ctx.req.headers)) {
     if (value === undefined || HOP_BY_HOP.has(name)) continue;
     headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) headers.delete(name);
+    else headers.set(name, value);
   }
   const url = `http://${ctx.get('host') || '127.0.0.1'}${ctx.originalUrl}`;
   return new Request(url, {
@@ -289,10 +341,3 @@ function uploadIdOf(ctx: Context): string | undefined {
   }
 }
 
-function locationId(location: string | undefined): string | undefined {
-  return location?.split('/').pop();
-}
-
-function text(status: number, message: string, headers: Record<string, string> = {}): TusAnswer {
-  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body: `${message}\n` };
-}
