@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +33,16 @@ for (const file of files) {
 }
 
 mkdirSync(join(here, 'results'), { recursive: true });
-const meta = { date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length };
+const commit = (() => {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: here }).toString().trim() !== '';
+    return dirty ? `${head} with uncommitted changes` : head;
+  } catch {
+    return 'unknown';
+  }
+})();
+const meta = { date: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, commit };
 writeFileSync(join(here, 'results', 'latest.json'), `${JSON.stringify({ ...meta, results }, null, 2)}\n`);
-writeFileSync(join(here, 'results', 'latest.md'), `# Benchmark results\n\n${meta.date}, Node ${meta.node}, ${meta.cpus} cores\n\n${formatResults(results, 'markdown')}`);
+writeFileSync(join(here, 'results', 'latest.md'), `# Benchmark results\n\n${meta.date}, Node ${meta.node}, ${meta.cpus} cores, commit ${meta.commit}\n\n${formatResults(results, 'markdown')}`);
 process.stdout.write(`\nwritten: bench/results/latest.json, bench/results/latest.md\n`);

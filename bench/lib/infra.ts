@@ -23,6 +23,8 @@ export interface S3Endpoint {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** The versitygw process, when this run started one (its CPU is the S3 side's share of the machine). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function startS3(bucket = `bench-${randomBytes(4).toString('hex')}`
   let accessKeyId: string;
   let secretAccessKey: string;
   let stop = async () => undefined as void;
+  let pid: number | undefined;
   if (fromEnv) {
     endpoint = process.env.S3_ENDPOINT!;
     accessKeyId = process.env.S3_ACCESS_KEY_ID!;
@@ -69,6 +72,7 @@ export async function startS3(bucket = `bench-${randomBytes(4).toString('hex')}`
       stdio: 'ignore',
     });
     endpoint = `http://127.0.0.1:${port}`;
+    pid = child.pid;
     for (let i = 0; i < 100; i++) {
       if (await fetch(`${endpoint}/health`).then((r) => r.ok).catch(() => false)) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -85,7 +89,7 @@ export async function startS3(bucket = `bench-${randomBytes(4).toString('hex')}`
     if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(err.name)) throw err;
   });
   client.destroy();
-  return { endpoint, bucket, region: 'us-east-1', accessKeyId, secretAccessKey, stop };
+  return { endpoint, bucket, region: 'us-east-1', accessKeyId, secretAccessKey, pid, stop };
 }
 
 export function s3Client(s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }): S3Client {

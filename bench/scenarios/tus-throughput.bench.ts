@@ -1,18 +1,17 @@
 import { InternalTokenIssuer } from '@govault/lib';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import * as tus from 'tus-js-client';
 import { registerAndLogin } from '../../e2e/client.ts';
 import { startCluster } from '../../e2e/cluster.ts';
 import { emptyBucket, s3Client, s3Env, startS3, startTusd } from '../lib/infra.ts';
 import { cpuSeconds, rssMiB, sampleRss } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
+import { bytesOf, tusUpload } from '../lib/tus-upload.ts';
 
 const MiB = 1024 * 1024;
 /** BENCH_TUS_SCALE shrinks every size (e.g. 0.1) for a quick look; the README numbers use 1. */
@@ -25,27 +24,6 @@ const PART = 8 * MiB;
 const SDK_PARTS_IN_FLIGHT = 4;
 /** Each contender runs this many times, in rotating order; the medians are reported. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-const pattern = randomBytes(16 * MiB);
-const bytesOf = (size: number) => {
-  const data = Buffer.allocUnsafe(size);
-  for (let at = 0; at < size; at += pattern.length) pattern.copy(data, at, 0, Math.min(pattern.length, size - at));
-  return data;
-};
-
-function tusUpload(endpoint: string, data: Buffer, headers: Record<string, string>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const upload = new tus.Upload(data, {
-      endpoint,
-      headers,
-      retryDelays: [],
-      metadata: { filename: 'bench.bin', filetype: 'application/octet-stream' },
-      onSuccess: () => resolve(),
-      onError: reject,
-    });
-    upload.start();
-  });
-}
 
 async function sdkUpload(client: S3Client, bucket: string, key: string, data: Buffer): Promise<void> {
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
