@@ -579,6 +579,27 @@ for (const mode of modes) {
   });
 }
 
+for (const mode of modes) {
+  test.serial(`${mode}: a final of 40 partials (more than the lock pool's connections) is joined in order`, async (t) => {
+    const stack = stacks.find((s) => s.mode === mode)!;
+    const tusUser = { ...asUser(randomUUID()), 'Tus-Resumable': '1.0.0' };
+    const pieces = Array.from({ length: 40 }, (_, i) => Buffer.from(`piece ${i};`));
+    const partials = await Promise.all(
+      pieces.map(async (piece) => {
+        const created = await fetch(stack.uploadUrl, {
+          method: 'POST',
+          headers: { ...tusUser, 'Upload-Concat': 'partial', 'Upload-Length': String(piece.length), 'Content-Type': 'application/offset+octet-stream' },
+          body: piece,
+        });
+        return created.headers.get('location')!;
+      }),
+    );
+    const final = await fetch(stack.uploadUrl, { method: 'POST', headers: { ...tusUser, 'Upload-Concat': `final;${partials.join(' ')}` }, signal: AbortSignal.timeout(30_000) });
+    t.is(final.status, 201);
+    t.is((await stack.readObject(uploadIdOf(final.headers.get('location')!))).toString(), Buffer.concat(pieces).toString());
+  });
+}
+
 test.serial('disk: a finished upload answers HEAD with its file long after tus would have expired it; an unfinished one that old is 410', async (t) => {
   const stack = stacks.find((s) => s.mode === 'disk')!;
   const userId = randomUUID();

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { Lock, Locker, Upload } from '@tus/server';
+import type { Locker, Upload } from '@tus/server';
 import type { Logger } from '@govault/lib';
 import type { UploadService } from '../session/upload.service.ts';
 import type { UploadSession } from '../session/upload-session.entity.ts';
@@ -72,50 +72,57 @@ export interface FinalUploadDeps {
 
 /**
  * "The Server MUST respond with the 201 Created status" to a final upload's creation, whose
- * length is the sum of its partials'. The partials are locked (in a fixed order, so that two
- * finals naming the same ones cannot deadlock) and checked in the store, so that none is
- * terminated while its bytes are copied. They stay afterwards: "They MAY however be used
- * multiple times to form a final resource", until they expire.
+ * length is the sum of its partials'. Each partial is checked in the store under its own
+ * lock, one at a time (so a final naming many partials holds one lock connection, never
+ * all of them). A finished partial's bytes never change, so the copy needs no lock: if a
+ * partial is terminated or expires meanwhile, the copy fails and the answer is that 410.
+ * The partials stay afterwards: "They MAY however be used multiple times to form a final
+ * resource", until they expire.
  */
 export async function createFinalUpload(ctx: Context, deps: FinalUploadDeps, parts: string[]): Promise<TusAnswer> {
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
   if (ctx.get('upload-length') !== '' || ctx.get('upload-defer-length') !== '') return text(400, 'A final upload takes its length from its partials: send no Upload-Length or Upload-Defer-Length');
   if (hasBody(ctx)) return text(400, 'A final upload is made of its partials: its creation request carries no body');
-  const locks = await lockAll([...new Set(parts)].sort(), deps.locker);
-  if ('status' in locks) return locks;
-  try {
-    const partials = new Map<string, Upload>();
-    for (const id of new Set(parts)) {
-      const checked = await finishedPartial(ctx, deps, id);
-      if ('status' in checked) return checked;
-      partials.set(id, checked);
-    }
-    const ordered = parts.map((id) => partials.get(id)!);
-    const length = ordered.reduce((sum, p) => sum + p.size!, 0);
-    const created = await deps.createThroughTus(length, { kind: 'final', parts });
-    const finalId = created.status === 201 ? locationId(created.headers.location) : undefined;
-    if (!finalId) return created;
-    try {
-      await deps.store.concatenate(finalId, ordered);
-    } catch (err) {
-      deps.logger.error({ err, uploadId: finalId, parts }, 'could not join the partial uploads');
-      await deps.store.remove(finalId).catch(() => undefined);
-      await deps.uploads.terminate(finalId).catch(() => undefined);
-      return text(503, 'The partial uploads could not be joined just now; try the final upload again');
-    }
-    const headers = { ...created.headers };
-    delete headers['upload-expires']; // tus said it of an upload without bytes; the final has them all
-    const finished = await deps.uploads.finish(finalId, length, ctx.state.requestId).catch((err) => {
-      // The bytes are complete in the store: the next HEAD finishes the bookkeeping.
-      deps.logger.error({ err, uploadId: finalId }, 'could not record the final upload');
-      return undefined;
-    });
-    deps.onFinal?.();
-    const registration = finished ? registrationHeaders(finished.registration) : {};
-    return { status: 201, headers: { ...headers, ...registration, 'upload-concat': `final;${parts.map((id) => `${TUS_PATH}/${id}`).join(' ')}` }, body: created.body };
-  } finally {
-    await Promise.all(locks.map((lock) => lock.unlock().catch(() => undefined)));
+  const partials = new Map<string, Upload>();
+  for (const id of new Set(parts)) {
+    const checked = await underLock(deps.locker, id, () => finishedPartial(ctx, deps, id));
+    if ('status' in checked) return checked;
+    partials.set(id, checked);
   }
+  const ordered = parts.map((id) => partials.get(id)!);
+  const length = ordered.reduce((sum, p) => sum + p.size!, 0);
+  const created = await deps.createThroughTus(length, { kind: 'final', parts });
+  const finalId = created.status === 201 ? locationId(created.headers.location) : undefined;
+  if (!finalId) return created;
+  try {
+    await deps.store.concatenate(finalId, ordered);
+  } catch (err) {
+    await deps.store.remove(finalId).catch(() => undefined);
+    await deps.uploads.terminate(finalId).catch(() => undefined);
+    const gone = await firstGonePartial(ctx, deps, [...partials.keys()]);
+    if (gone) return text(410, `Partial upload ${TUS_PATH}/${gone} was terminated or expired while it was being joined`);
+    deps.logger.error({ err, uploadId: finalId, parts }, 'could not join the partial uploads');
+    return text(503, 'The partial uploads could not be joined just now; try the final upload again');
+  }
+  const headers = { ...created.headers };
+  delete headers['upload-expires']; // tus said it of an upload without bytes; the final has them all
+  const finished = await deps.uploads.finish(finalId, length, ctx.state.requestId).catch((err) => {
+    // The bytes are complete in the store: the next HEAD finishes the bookkeeping.
+    deps.logger.error({ err, uploadId: finalId }, 'could not record the final upload');
+    return undefined;
+  });
+  deps.onFinal?.();
+  const registration = finished ? registrationHeaders(finished.registration) : {};
+  return { status: 201, headers: { ...headers, ...registration, 'upload-concat': `final;${parts.map((id) => `${TUS_PATH}/${id}`).join(' ')}` }, body: created.body };
+}
+
+/** A partial that is no longer there for the caller (terminated, expired), if one is. */
+async function firstGonePartial(ctx: Context, deps: FinalUploadDeps, ids: string[]): Promise<string | undefined> {
+  for (const id of ids) {
+    const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+    if (!session || session.state === 'terminated' || session.state === 'expired') return id;
+  }
+  return undefined;
 }
 
 /**
@@ -136,21 +143,19 @@ async function finishedPartial(ctx: Context, deps: FinalUploadDeps, id: string):
   return stored;
 }
 
-async function lockAll(ids: string[], locker: Locker): Promise<Lock[] | TusAnswer> {
-  const held: Lock[] = [];
-  const stop = new AbortController();
+/** `check` under the upload's tus lock, as a PATCH or DELETE of it would hold it; 423 when another request keeps it too long. */
+async function underLock<T>(locker: Locker, id: string, check: () => Promise<T>): Promise<T | TusAnswer> {
+  const lock = locker.newLock(id);
   try {
-    for (const id of ids) {
-      const lock = locker.newLock(id);
-      // Another request asking for a partial waits: the copy is short, and no PATCH can change a finished partial.
-      await lock.lock(stop.signal, async () => undefined);
-      held.push(lock);
-    }
-    return held;
+    // A request holding the partial is asked to let go, as for a HEAD; a finished partial has none for long.
+    await lock.lock(new AbortController().signal, async () => undefined);
   } catch (err) {
-    await Promise.all(held.map((lock) => lock.unlock().catch(() => undefined)));
-    const status = (err as { status_code?: number })?.status_code;
-    if (status === 423) return text(423, 'A partial upload is locked by another request, try again');
+    if ((err as { status_code?: number })?.status_code === 423) return text(423, `Partial upload ${TUS_PATH}/${id} is locked by another request, try again`);
     throw err;
+  }
+  try {
+    return await check();
+  } finally {
+    await lock.unlock().catch(() => undefined);
   }
 }
