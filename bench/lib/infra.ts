@@ -12,6 +12,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { freePort } from '@govault/lib';
+import { startCluster, type Cluster } from '../../e2e/cluster.ts';
 
 /**
  * The real servers a benchmark runs against, all on loopback: versitygw for S3 (the one
@@ -156,4 +157,30 @@ export async function startTusd(s3: S3Endpoint, partSize: number): Promise<{ end
       await exited;
     },
   };
+}
+
+/** What the tus scenarios measure against: GoVault with upload and files on S3, and tusd, both on one versitygw. */
+export interface TusBenchStack {
+  s3: S3Endpoint;
+  cluster: Cluster;
+  tusd: Awaited<ReturnType<typeof startTusd>>;
+  /** A client of the same S3, to empty the bucket between rounds. */
+  client: S3Client;
+}
+
+/** Starts the stack, runs `measure` on it, and stops it all (the bucket emptied) however `measure` ends. */
+export async function withTusBenchStack<T>(partSize: number, measure: (stack: TusBenchStack) => Promise<T>): Promise<T> {
+  const s3 = await startS3();
+  const cluster = await startCluster('embedded', { serviceEnv: { upload: s3Env(s3), files: s3Env(s3), gateway: { RATE_LIMIT_MAX: '1000000' } } });
+  const tusd = await startTusd(s3, partSize);
+  const client = s3Client(s3);
+  try {
+    return await measure({ s3, cluster, tusd, client });
+  } finally {
+    await emptyBucket(client, s3.bucket).catch(() => undefined);
+    client.destroy();
+    await tusd.stop();
+    await cluster.stop();
+    await s3.stop();
+  }
 }

@@ -1,6 +1,5 @@
 import { registerAndLogin } from '../../e2e/client.ts';
-import { startCluster } from '../../e2e/cluster.ts';
-import { emptyBucket, s3Client, s3Env, startS3, startTusd } from '../lib/infra.ts';
+import { emptyBucket, withTusBenchStack } from '../lib/infra.ts';
 import { cpuSeconds } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 import { bytesOf, tusUpload } from '../lib/tus-upload.ts';
@@ -60,12 +59,8 @@ const scenario: Scenario = {
   name: 'tus-parallel',
   description: `tus concatenation: one ${SIZE / MiB} MiB upload with parallelUploads ${PARALLEL} and sequential, GoVault through the gateway vs tusd v2 (${PART / MiB} MiB parts) on the same versitygw; ${ROUNDS} rounds in rotating order, medians`,
   async run(log) {
-    const s3 = await startS3();
-    const cluster = await startCluster('embedded', { serviceEnv: { upload: s3Env(s3), files: s3Env(s3), gateway: { RATE_LIMIT_MAX: '1000000' } } });
-    const tusd = await startTusd(s3, PART);
-    const client = s3Client(s3);
     const results: BenchResult[] = [];
-    try {
+    await withTusBenchStack(PART, async ({ s3, cluster, tusd, client }) => {
       const user = await registerAndLogin(cluster.baseUrl);
       const govault = `${cluster.baseUrl}/api/uploads/tus`;
       const govaultPids = () => [cluster.gateway.pid!, cluster.uploads[0]!.pid!];
@@ -110,13 +105,7 @@ const scenario: Scenario = {
           result(name, `client CPU per GiB, ${c.name}`, med(c, 'clientCpuPerGiB'), 's', undefined, 'tus-js-client in this process'),
         );
       }
-    } finally {
-      await emptyBucket(client, s3.bucket).catch(() => undefined);
-      client.destroy();
-      await tusd.stop();
-      await cluster.stop();
-      await s3.stop();
-    }
+    });
     return results;
   },
 };

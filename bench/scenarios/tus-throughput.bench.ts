@@ -7,8 +7,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { registerAndLogin } from '../../e2e/client.ts';
-import { startCluster } from '../../e2e/cluster.ts';
-import { emptyBucket, s3Client, s3Env, startS3, startTusd } from '../lib/infra.ts';
+import { emptyBucket, withTusBenchStack } from '../lib/infra.ts';
 import { cpuSeconds, rssMiB, sampleRss } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 import { bytesOf, tusUpload } from '../lib/tus-upload.ts';
@@ -78,12 +77,8 @@ const scenario: Scenario = {
   name: 'tus-throughput',
   description: `tus to S3: one ${BIG / MiB} MiB upload and ${CONCURRENT} concurrent ${SMALL / MiB} MiB uploads, GoVault through the gateway vs tusd v2 and the AWS SDK multipart loop (${PART / MiB} MiB parts) on the same versitygw; ${ROUNDS} rounds in rotating order, medians`,
   async run(log) {
-    const s3 = await startS3();
-    const cluster = await startCluster('embedded', { serviceEnv: { upload: s3Env(s3), files: s3Env(s3), gateway: { RATE_LIMIT_MAX: '1000000' } } });
-    const tusd = await startTusd(s3, PART);
-    const client = s3Client(s3);
     const results: BenchResult[] = [];
-    try {
+    await withTusBenchStack(PART, async ({ s3, cluster, tusd, client }) => {
       const user = await registerAndLogin(cluster.baseUrl);
       const govault = `${cluster.baseUrl}/api/uploads/tus`;
       const uploadPid = () => cluster.uploads[0]!.pid!;
@@ -141,13 +136,7 @@ const scenario: Scenario = {
         result(name, `upload service peak RSS, 1 x ${BIG / MiB} MiB`, rss.big, 'MiB', undefined, `at start ${rss.start.toFixed(0)} MiB`),
         result(name, `upload service peak RSS, ${CONCURRENT} x ${SMALL / MiB} MiB`, rss.many, 'MiB', undefined, `at start ${rss.start.toFixed(0)} MiB`),
       );
-    } finally {
-      await emptyBucket(client, s3.bucket).catch(() => undefined);
-      client.destroy();
-      await tusd.stop();
-      await cluster.stop();
-      await s3.stop();
-    }
+    });
     return results;
   },
 };
