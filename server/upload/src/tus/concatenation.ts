@@ -66,8 +66,6 @@ export interface FinalUploadDeps {
   logger: Logger;
   /** Creates the final upload through tus as a plain upload of `length` bytes, with no body: tus checks the size and metadata and builds the Location. */
   createThroughTus(length: number, creation: ConcatCreation): Promise<TusAnswer>;
-  /** Called for every final upload made. */
-  onFinal?(): void;
 }
 
 /**
@@ -111,7 +109,6 @@ export async function createFinalUpload(ctx: Context, deps: FinalUploadDeps, par
     deps.logger.error({ err, uploadId: finalId }, 'could not record the final upload');
     return undefined;
   });
-  deps.onFinal?.();
   const registration = finished ? registrationHeaders(finished.registration) : {};
   return { status: 201, headers: { ...headers, ...registration, 'upload-concat': `final;${parts.map((id) => `${TUS_PATH}/${id}`).join(' ')}` }, body: created.body };
 }

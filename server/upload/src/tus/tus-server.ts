@@ -107,11 +107,13 @@ export function createTusServer(deps: {
       if (!owner) throw { status_code: 401, body: 'Authentication required\n' } satisfies TusError;
       const problem = metadataProblem(upload.metadata ?? {});
       if (problem) throw { status_code: 400, body: `Upload-Metadata: ${problem}\n` } satisfies TusError;
-      await uploads.begin(upload, owner, concatCreations.get(req)).catch((err) => {
+      const concat = concatCreations.get(req);
+      await uploads.begin(upload, owner, concat).catch((err) => {
         logger.error({ err, uploadId: upload.id }, 'could not record the upload session');
         throw unavailable;
       });
-      metrics.tus.created.inc();
+      // The upload metrics count transfers: each partial of a parallel upload is one, the final that joins them none.
+      if (concat?.kind !== 'final') metrics.tus.created.inc();
       return {};
     },
     async onUploadFinish(req, upload) {
@@ -120,11 +122,8 @@ export function createTusServer(deps: {
         logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
         throw unavailable;
       });
-      // A partial is a piece of an upload, not one: the final upload counts once, when it is made.
-      if (registration.state !== 'partial') {
-        metrics.tus.completed.inc();
-        if (session) metrics.tus.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
-      }
+      metrics.tus.completed.inc();
+      if (session) metrics.tus.duration.observe((Date.now() - session.createdAt.getTime()) / 1000);
       return { headers: registrationHeaders(registration) };
     },
     onResponseError(_req, err) {

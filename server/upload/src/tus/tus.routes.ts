@@ -117,7 +117,6 @@ function finalUpload(ctx: Context, deps: TusRouteDeps, parts: string[]): Promise
       const response = await deps.tus.handleWeb(request);
       return { status: response.status, headers: Object.fromEntries(response.headers), body: new Uint8Array(await response.arrayBuffer()) };
     },
-    onFinal: () => deps.metrics.tus.completed.inc(),
   }, parts);
 }
 
