@@ -547,14 +547,21 @@ for (const mode of modes) {
       t.is(created.headers.get('govault-file-id'), null, 'a partial is not a file');
       partials.push(created.headers.get('location')!);
     }
+    const joined = Buffer.concat(pieces);
+    const declared = `sha256:${sha256(joined)}`;
     const final = await fetch(stack.uploadUrl, {
       method: 'POST',
-      headers: { ...tusUser, 'Upload-Concat': `final;${partials.join(' ')}`, 'Upload-Metadata': `filename ${Buffer.from('joined.bin').toString('base64')}` },
+      headers: {
+        ...tusUser,
+        'Upload-Concat': `final;${partials.join(' ')}`,
+        'Upload-Metadata': `filename ${Buffer.from('joined.bin').toString('base64')},checksum ${Buffer.from(declared).toString('base64')}`,
+      },
     });
     t.is(final.status, 201);
     const fileId = final.headers.get('govault-file-id')!;
     t.truthy(fileId, 'the final upload is a file');
-    const joined = Buffer.concat(pieces);
+    const { rows: files } = await filesSql.query('SELECT name, checksum FROM files.files WHERE id = $1', [fileId]);
+    t.deepEqual(files[0], { name: 'joined.bin', checksum: declared }, "registered with the final's name and declared checksum");
     const finalId = uploadIdOf(final.headers.get('location')!);
     t.is(sha256(await stack.readObject(finalId)), sha256(joined), "the final's object holds the partials in order");
     t.is((await fileRow(fileId))?.size, String(joined.length));
