@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -183,4 +184,27 @@ export async function withTusBenchStack<T>(partSize: number, measure: (stack: Tu
     await cluster.stop();
     await s3.stop();
   }
+}
+
+/**
+ * One of bench/lib's bare Node servers (bare-proxy.ts, bare-receiver.ts) in a process of its
+ * own, so that its CPU is its own and it shares no event loop with the client.
+ */
+export async function startBareNode(script: 'bare-proxy.ts' | 'bare-receiver.ts', env: NodeJS.ProcessEnv = {}): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+  const entry = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (line: Buffer) => resolve(line.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InternalTokenIssuer } from '@govault/lib';
 import { startCluster } from '../../e2e/cluster.ts';
 import { registerAndLogin, type TestUser } from '../../e2e/client.ts';
+import { startBareNode } from '../lib/infra.ts';
 import { measureLatency, sampleRss } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 
@@ -72,24 +71,13 @@ async function tusUpload(baseUrl: string, user: TestUser, size: number): Promise
   });
 }
 
-/** The bare proxy in a process of its own (in this one it would share the client's event loop). */
-async function startBareProxy(target: string): Promise<{ url: string; process: ChildProcess }> {
-  const entry = fileURLToPath(new URL('../lib/bare-proxy.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, TARGET: target }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (line: Buffer) => resolve(line.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, process: child };
-}
-
 const scenario: Scenario = {
   name: 'gateway-overhead',
   description: 'GET /api/files via the gateway vs straight to files; gateway RSS during a 2 GiB tus upload',
   async run(log) {
     const results: BenchResult[] = [];
     const cluster = await startCluster('embedded', { serviceEnv: { gateway: { RATE_LIMIT_MAX: '1000000000' } } });
-    const bare = await startBareProxy(cluster.files.url);
+    const bare = await startBareNode('bare-proxy.ts', { TARGET: cluster.files.url });
     try {
       const user = await registerAndLogin(cluster.baseUrl);
       const issuer = InternalTokenIssuer.fromKeyDir(join(cluster.dataDir, 'keys'), 'gateway');
@@ -142,7 +130,7 @@ const scenario: Scenario = {
         result('gateway-overhead', '2 GiB tus PATCH throughput', UPLOAD_BYTES / MiB / seconds, 'MiB/s'),
       );
     } finally {
-      bare.process.kill();
+      await bare.stop();
       await cluster.stop();
     }
     return results;
