@@ -30,7 +30,6 @@ import { MikroUploadSessionRepository } from './session/upload-session.repositor
 import { UploadService } from './session/upload.service.ts';
 import { uploadListRoutes } from './session/uploads.routes.ts';
 import { createDataStore } from './storage/data-store.ts';
-import { PartMemoryBudget } from './storage/part-file.ts';
 import { PgKvStore } from './storage/pg-kv-store.ts';
 import { Sql } from './storage/sql.ts';
 import { createTusLocker } from './tus/pg-locker.ts';
@@ -108,7 +107,6 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     parts,
     cache: new PgKvStore(sql),
     spoolDir: config.spoolDir,
-    partMemory: new PartMemoryBudget(config.partMemoryBytes),
     logger,
     // A finished upload that is terminated (or found expired) becomes its file all the
     // same, even if the request that wrote its last bytes died before saying so.

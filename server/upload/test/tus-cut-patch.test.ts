@@ -13,7 +13,6 @@ import { createLogger } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import type { UploadPart, UploadPartRepository } from '../src/session/upload-part.repository.ts';
 import { createDataStore } from '../src/storage/data-store.ts';
-import { PartMemoryBudget } from '../src/storage/part-file.ts';
 import { S3CutProxy } from './s3-cut-proxy.ts';
 import { startFilesService, startUploadService } from './services.ts';
 
@@ -254,8 +253,6 @@ if (realS3) {
         spoolDir,
         logger,
         keepFinished: async () => true,
-        // Parts in memory, as by default: the one cut off is lost with the instance as a spool file would be.
-        partMemory: new PartMemoryBudget(64 * MiB),
       });
     const dying = instance(proxy.url);
     const data = randomBytes(12 * MiB);

@@ -9,7 +9,7 @@ import { ERRORS, type DataStore, type KvStore, type Upload } from '@tus/server';
 import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
-import { PartFile, crc32Header, type PartBytes, type PartMemoryBudget } from './part-file.ts';
+import { PartFile, crc32Header } from './part-file.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
@@ -96,9 +96,9 @@ export class TusFileStore extends FileStore implements PersistedOffsetSource, Co
   }
 }
 
-/** A part being filled: its bytes (memory or a spool file), and how to let it go (bytes dropped, semaphore permit back). */
+/** A part being spooled: its file, and how to let it go (file removed, semaphore permit back). */
 interface SpooledPart {
-  file: PartBytes;
+  file: PartFile;
   discard(): Promise<void>;
 }
 
@@ -116,11 +116,9 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     options: S3StoreOptions,
     private readonly parts: UploadPartRepository,
     private readonly logger: Logger,
-    /** Where parts wait on disk between the request body and S3, once `partMemory` is spent. */
+    /** Where parts wait on disk between the request body and S3. */
     private readonly spoolDir: string,
     private readonly keepFinished: KeepFinishedUpload,
-    /** The bytes of parts held in memory at once. */
-    private readonly partMemory: PartMemoryBudget,
     s3Metrics?: S3RequestMetrics,
   ) {
     super(options);
@@ -200,7 +198,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
    * The stock pipeline, with the same contract (parts of the optimal size go to S3 as they
    * fill, several at once within the store's semaphore; a short last piece becomes the
    * incomplete part; the bytes that reached S3 are returned), on a cheaper path: see
-   * PartBytes. A failed part stops the reading, and every part started is awaited.
+   * PartFile. A failed part stops the reading, and every part started is awaited.
    */
   protected override async uploadParts(metadata: MetadataValue, body: Readable, firstPartNumber: number, offset: number): Promise<number> {
     const size = metadata.file.size;
@@ -239,7 +237,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failure) throw failure;
         for (let rest = chunk; rest.length > 0; ) {
-          filling ??= await this.startPart(partSize);
+          filling ??= await this.startPart();
           const piece = rest.subarray(0, partSize - filling.file.size);
           await filling.file.append(piece);
           rest = rest.subarray(piece.length);
@@ -262,17 +260,14 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     return bytesUploaded;
   }
 
-  /**
-   * The next part, once the store's semaphore lets one more start: in memory while the
-   * budget allows, else a spool file. Either is lost in a crash; only S3's parts count.
-   */
-  private async startPart(partSize: number): Promise<SpooledPart> {
+  /** A spool file for the next part, once the store's semaphore lets one more part start. */
+  private async startPart(): Promise<SpooledPart> {
     const permit = await this.partUploadSemaphore.acquire();
     const release = () => permit.release().catch(() => undefined);
-    const file: PartBytes = this.partMemory.tryPart(partSize) ?? (await PartFile.create(this.spoolDir).catch(async (err) => {
+    const file = await PartFile.create(this.spoolDir).catch(async (err) => {
       await release();
       throw err;
-    }));
+    });
     return { file, discard: async () => void (await Promise.all([file.remove(), release()])) };
   }
 
@@ -309,7 +304,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
   }
 
   /** The incomplete part (`<id>.part`), with its CRC32 too: a cut one is not stored. */
-  protected override async uploadIncompletePart(id: string, body: ReadStream | Readable | Buffer, checksum?: string): Promise<string> {
+  protected override async uploadIncompletePart(id: string, body: ReadStream | Readable, checksum?: string): Promise<string> {
     const { crc } = await this.describe(body, checksum);
     const { ETag } = await this.client.putObject({
       Bucket: this.bucket,
@@ -426,7 +421,6 @@ export function createDataStore(options: {
   spoolDir: string;
   logger: Logger;
   keepFinished: KeepFinishedUpload;
-  partMemory: PartMemoryBudget;
 }): DataStore & ConcatenatingStore {
   const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
   if (!options.s3) return new TusFileStore({ directory: options.storageDir, expirationPeriodInMilliseconds }, options.keepFinished);
@@ -451,7 +445,6 @@ export function createDataStore(options: {
     options.logger,
     options.spoolDir,
     options.keepFinished,
-    options.partMemory,
     options.s3Metrics,
   );
 }
