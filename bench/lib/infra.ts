@@ -151,12 +151,7 @@ export async function startTusd(s3: S3Endpoint, partSize: number): Promise<{ end
   return {
     endpoint,
     process: child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopChild(child),
   };
 }
 
@@ -200,11 +195,14 @@ export async function startBareNode(script: 'bare-proxy.ts' | 'bare-receiver.ts'
   return {
     url: `http://127.0.0.1:${port}`,
     process: child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopChild(child),
   };
+}
+
+/** SIGTERM, then the exit awaited (at once if the process is already gone). */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }
