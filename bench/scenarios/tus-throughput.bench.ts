@@ -1,5 +1,6 @@
 import { InternalTokenIssuer } from '@govault/lib';
 import { Agent, request } from 'node:http';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -35,7 +36,9 @@ async function sdkUpload(client: S3Client, bucket: string, key: string, data: Bu
       while (next <= count) {
         const n = next++;
         const body = data.subarray((n - 1) * PART, n * PART);
-        const out = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: body }));
+        // As a stream, as GoVault's store and tusd (-s3-disable-content-hashes) send parts: the
+        // SDK signs a stream as UNSIGNED-PAYLOAD, where it would hash a buffer for SigV4.
+        const out = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body: Readable.from([body]), ContentLength: body.length }));
         parts.push({ PartNumber: n, ETag: out.ETag! });
       }
     }),
