@@ -8,6 +8,9 @@ export type UploadState = 'created' | 'uploading' | 'completed' | 'terminated' |
  */
 export type UploadConcat = 'partial' | 'final';
 
+/** What a creation makes, beside a plain upload: a partial, or a final made of these partial ids in order. */
+export type ConcatCreation = { kind: 'partial' } | { kind: 'final'; parts: string[] };
+
 /** One upload as the operator sees it: who, what, how far, where it is stored. */
 export interface UploadSession {
   id: string;

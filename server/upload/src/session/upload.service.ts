@@ -3,7 +3,7 @@ import type { FileRegistry } from '../registration/file-registry.ts';
 import type { RegistrationOutbox, RegistrationRefusal } from '../registration/outbox.repository.ts';
 import { contentTypeFrom } from './file-name.ts';
 import { declaredChecksum } from './metadata.ts';
-import type { UploadConcat, UploadSession } from './upload-session.entity.ts';
+import type { ConcatCreation, UploadSession } from './upload-session.entity.ts';
 import type { UploadSessionRepository } from './upload-session.repository.ts';
 
 export interface IncomingUpload {
@@ -55,11 +55,10 @@ export class UploadService {
   ) {}
 
   /** A new tus upload; `concat` for the partial and final uploads of tus concatenation. */
-  begin(upload: IncomingUpload, ownerId: string, concat?: { kind: 'partial' } | { kind: 'final'; parts: string[] }): Promise<UploadSession> {
+  begin(upload: IncomingUpload, ownerId: string, concat?: ConcatCreation): Promise<UploadSession> {
     const metadata = upload.metadata ?? {};
-    const kind: UploadConcat | null = concat?.kind ?? null;
     return this.sessions.create({
-      concat: kind,
+      concat: concat?.kind ?? null,
       concatParts: concat?.kind === 'final' ? concat.parts : null,
       id: upload.id,
       ownerId,

@@ -5,7 +5,8 @@ import type { UploadService } from '../session/upload.service.ts';
 import type { UploadSession } from '../session/upload-session.entity.ts';
 import type { ConcatenatingStore } from '../storage/data-store.ts';
 import { hasBody, locationId, text, type TusAnswer } from './tus-answer.ts';
-import { TUS_PATH, registrationHeaders, type ConcatCreation } from './tus-server.ts';
+import { TUS_PATH, registrationHeaders } from './tus-server.ts';
+import type { ConcatCreation } from '../session/upload-session.entity.ts';
 
 /**
  * The tus concatenation extension (https://tus.io/protocols/resumable-upload#concatenation):

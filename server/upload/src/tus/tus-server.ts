@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ERRORS, EVENTS, Server, type DataStore, type Locker, type ServerOptions } from '@tus/server';
 import type { Logger } from '@govault/lib';
 import { metadataProblem } from '../session/metadata.ts';
+import type { ConcatCreation } from '../session/upload-session.entity.ts';
 import type { Registration, UploadService } from '../session/upload.service.ts';
 import { readNodeBodies } from './node-body.ts';
 import { uploadLocked } from './pg-locker.ts';
@@ -31,8 +32,6 @@ function verifiedUser(req: TusRequest): string | undefined {
   return verifiedUsers.get(req);
 }
 
-/** What a creation request makes, beside a plain upload: a partial or a final upload of tus concatenation. */
-export type ConcatCreation = { kind: 'partial' } | { kind: 'final'; parts: string[] };
 const concatCreations = new WeakMap<object, ConcatCreation>();
 
 /**
