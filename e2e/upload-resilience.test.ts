@@ -219,6 +219,82 @@ for (const mode of availableModes()) {
     }
   });
 
+  // Only S3 holds parts in memory (disk storage writes each chunk into the upload's file).
+  if (mode === 'real') test.serial(`${mode}: killed while S3 parts are held in memory, the upload service never reported an offset it does not hold after the restart; the upload completes to the exact bytes`, async (t) => {
+    const cluster = await sharedCluster(mode);
+    const user = await registerAndLogin(cluster.baseUrl);
+    const data = randomBytes(40 * MiB);
+    const tusHeaders = { ...user.auth, 'tus-resumable': '1.0.0' };
+    const created = await fetch(`${cluster.baseUrl}/api/uploads/tus`, {
+      method: 'POST',
+      headers: { ...tusHeaders, 'upload-length': String(data.length), 'upload-metadata': `filename ${Buffer.from('held in memory.bin').toString('base64')}` },
+    });
+    t.is(created.status, 201);
+    const path = new URL(created.headers.get('location')!).pathname;
+    const id = path.split('/').pop()!;
+
+    // Two whole 8 MiB parts quickly, then 64 KiB every 20 ms: the third part fills in memory.
+    const patch = request(`${cluster.baseUrl}${path}`, { method: 'PATCH', headers: { ...tusHeaders, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(data.length) } });
+    patch.on('error', () => undefined);
+    patch.on('response', (res) => res.resume());
+    let sent = 0;
+    let stopped = false;
+    const write = () => {
+      if (stopped || patch.destroyed || sent >= data.length) return;
+      const size = sent < 20 * MiB ? MiB : 64 * 1024;
+      const more = patch.write(data.subarray(sent, sent + size));
+      sent += size;
+      if (sent < 20 * MiB) more ? setImmediate(write) : patch.once('drain', write);
+      else setTimeout(write, 20);
+    };
+    write();
+    t.teardown(() => void ((stopped = true), patch.destroy()));
+
+    // Everything the system says of the upload's offset before the kill: the upload list and the upload database.
+    const db = uploadDb(cluster);
+    t.teardown(() => db.end());
+    const reported: number[] = [];
+    const noteReported = async () => {
+      const listed = await getJson<{ items: Array<{ id: string; offset: number }> }>(`${cluster.baseUrl}/api/uploads?state=incomplete`, user.auth);
+      const item = listed.body.items?.find((i) => i.id === id);
+      if (item) reported.push(item.offset);
+      const { rows } = await db.query('SELECT upload_offset FROM upload.upload_sessions WHERE id = $1', [id]);
+      if (rows[0]) reported.push(Number(rows[0].upload_offset));
+    };
+    const memoryHeld = async () => {
+      const text = await (await fetch(`${cluster.uploads[0]!.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('govault_upload_part_memory_bytes{'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const ready = await eventually(async () => {
+      await noteReported();
+      return Math.max(...reported) >= 16 * MiB && (await memoryHeld()) > 0;
+    }, 30_000, 200);
+    t.true(ready, 'two parts stored, and the third held in memory');
+    const heldAtKill = await memoryHeld();
+    await cluster.uploads[0]!.kill('SIGKILL');
+    stopped = true;
+    patch.destroy();
+    t.true(heldAtKill > 0, `the service held ${heldAtKill} bytes of parts in memory when it was killed`);
+    t.true(sent > Math.max(...reported), `bytes were sent (${sent}) past the offset reported (${Math.max(...reported)})`);
+    await cluster.uploads[0]!.start();
+
+    const head = await fetch(`${cluster.baseUrl}${path}`, { method: 'HEAD', headers: tusHeaders });
+    t.is(head.status, 200);
+    const offset = Number(head.headers.get('upload-offset'));
+    await noteReported();
+    t.true(reported.every((r) => r <= offset), `every offset reported (${[...new Set(reported)].join(', ')}) is held after the restart (${offset})`);
+    const rest = await fetch(`${cluster.baseUrl}${path}`, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+      body: data.subarray(offset),
+    });
+    t.is(rest.status, 204);
+    const fileId = rest.headers.get('govault-file-id')!;
+    t.truthy(fileId);
+    t.is(sha256(await download(cluster, user, fileId)), sha256(data), 'the file is exactly the bytes sent: the offset was held');
+  });
+
   // Real PostgreSQL only: on the embedded database tus locks are per process (npm start runs
   // one upload instance); two instances there would not exclude each other.
   if (mode === 'real') test.serial(`${mode}: two upload instances share uploads: alternating chunks complete; a PATCH overlapping one on the other instance waits for it, then gets 409`, async (t) => {

@@ -29,11 +29,12 @@ import { UploadSessionSchema } from './session/upload-session.entity.ts';
 import { MikroUploadSessionRepository } from './session/upload-session.repository.ts';
 import { UploadService } from './session/upload.service.ts';
 import { uploadListRoutes } from './session/uploads.routes.ts';
-import { createDataStore } from './storage/data-store.ts';
+import { createDataStore, partSizeFor } from './storage/data-store.ts';
+import { PartBufferPool } from './storage/held-part.ts';
 import { PgKvStore } from './storage/pg-kv-store.ts';
 import { Sql } from './storage/sql.ts';
 import { createTusLocker } from './tus/pg-locker.ts';
-import { createUploadMetrics } from './tus/tus-metrics.ts';
+import { createPartSpoolMetrics, createUploadMetrics } from './tus/tus-metrics.ts';
 import { RESUME_GAP_SECONDS, createTusServer } from './tus/tus-server.ts';
 import { tusRoutes } from './tus/tus.routes.ts';
 import { DiskMultipartStore } from './multipart/disk-multipart-store.ts';
@@ -98,6 +99,9 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
   mkdirSync(config.spoolDir, { recursive: true });
   // Every S3 request of this service, the tus store's own client included (S3 mode only).
   const s3Metrics = config.s3 ? createS3Metrics(metrics.registry) : undefined;
+  // S3 parts wait in memory within a fixed budget, and on disk beyond it (disk storage holds none).
+  const partMemory = new PartBufferPool(partSizeFor(config.maxUploadSize), config.s3 ? config.partMemoryBytes : 0);
+  const partSpoolMetrics = config.s3 ? createPartSpoolMetrics(metrics.registry, () => partMemory.bytesInUse) : undefined;
   const datastore = createDataStore({
     s3: config.s3,
     s3Metrics,
@@ -106,7 +110,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     maxUploadSize: config.maxUploadSize,
     parts,
     cache: new PgKvStore(sql),
-    spoolDir: config.spoolDir,
+    spool: { memory: partMemory, dir: config.spoolDir, started: partSpoolMetrics?.started },
     logger,
     // A finished upload that is terminated (or found expired) becomes its file all the
     // same, even if the request that wrote its last bytes died before saying so.

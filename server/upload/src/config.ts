@@ -19,6 +19,7 @@ export const uploadConfigSchema = z
     MAX_METADATA_BYTES: z.coerce.number().int().positive().max(16 * 1024).default(4096),
     REGISTRATION_MAX_BACKOFF_SECONDS: env.seconds(60),
     SPOOL_DIR: env.optionalString(),
+    PART_MEMORY_MIB: z.coerce.number().int().min(0).max(64 * 1024).default(64),
     LOG_LEVEL: env.logLevel(),
   })
   .and(s3EnvSchema)
@@ -37,6 +38,7 @@ export const uploadConfigSchema = z
     maxMetadataBytes: v.MAX_METADATA_BYTES,
     registrationMaxBackoffSeconds: v.REGISTRATION_MAX_BACKOFF_SECONDS,
     spoolDir: v.SPOOL_DIR ?? `${v.DATA_DIR}/spool`,
+    partMemoryBytes: v.PART_MEMORY_MIB * 1024 * 1024,
     logLevel: v.LOG_LEVEL,
     s3: s3Settings(v),
   }));

@@ -12,7 +12,8 @@ import pg from 'pg';
 import { createLogger } from '@govault/lib';
 import { eventually, openTestBucket, readTestObject, testDatabases, testS3, testServiceKeys, type TestDatabase } from '@govault/lib/testing';
 import type { UploadPart, UploadPartRepository } from '../src/session/upload-part.repository.ts';
-import { createDataStore } from '../src/storage/data-store.ts';
+import { createDataStore, partSizeFor } from '../src/storage/data-store.ts';
+import { PartBufferPool } from '../src/storage/held-part.ts';
 import { S3CutProxy } from './s3-cut-proxy.ts';
 import { startFilesService, startUploadService } from './services.ts';
 
@@ -231,10 +232,12 @@ class MemoryParts implements UploadPartRepository {
 // SIGKILLed while its UploadPart body was on the wire, the upload service leaves S3 a
 // request that ends early. versitygw (posix) then keeps the part at its announced length,
 // the bytes that never came as zeros, and lists it; the next instance must not count it.
-if (realS3) {
-  test.serial('s3: a part cut off mid-body by the death of the instance sending it is not counted: the next instance answers only what S3 holds whole, and the upload completes to the exact bytes', async (t) => {
-    const proxy = await S3CutProxy.to(realS3.settings.endpoint);
-    const client = await openTestBucket(realS3);
+// Held in memory or on disk, a part goes with its CRC32, and a cut one is refused the same.
+for (const medium of realS3 ? (['memory', 'disk'] as const) : []) {
+  test.serial(`s3 (part held on ${medium}): a part cut off mid-body by the death of the instance sending it is not counted: the next instance answers only what S3 holds whole, and the upload completes to the exact bytes`, async (t) => {
+    const s3 = realS3!;
+    const proxy = await S3CutProxy.to(s3.settings.endpoint);
+    const client = await openTestBucket(s3);
     const spoolDir = mkdtempSync(join(tmpdir(), 'govault-cut-part-spool-'));
     t.teardown(async () => {
       await proxy.close();
@@ -245,12 +248,12 @@ if (realS3) {
     const shared = { cache: new MemoryKvStore(), parts: new MemoryParts() };
     const instance = (endpoint: string): DataStore =>
       createDataStore({
-        s3: { ...realS3.settings, endpoint },
+        s3: { ...s3.settings, endpoint },
         storageDir: tmpdir(),
         expirySeconds: 3600,
         maxUploadSize: 64 * MiB,
         ...shared,
-        spoolDir,
+        spool: { memory: new PartBufferPool(partSizeFor(64 * MiB), medium === 'memory' ? 64 * MiB : 0), dir: spoolDir, started: (held) => t.is(held, medium) },
         logger,
         keepFinished: async () => true,
       });
@@ -263,10 +266,10 @@ if (realS3) {
     dying.write(Readable.from([data.subarray(0, 6 * MiB)]), upload.id, 0).catch(() => undefined);
     t.log(`S3 answered the cut UploadPart with: ${await answered}`);
 
-    const next = instance(realS3.settings.endpoint);
+    const next = instance(s3.settings.endpoint);
     const offset = (await next.getUpload(upload.id)).offset;
     t.true(offset <= 3 * MiB, `the next instance offers offset ${offset}; S3 received ${3 * MiB} bytes of the cut part`);
     t.is(await next.write(Readable.from([data.subarray(offset)]), upload.id, offset), data.length);
-    t.is(sha256(await readTestObject(client, realS3.bucket, upload.id)), sha256(data), 'the object has exactly the bytes sent');
+    t.is(sha256(await readTestObject(client, s3.bucket, upload.id)), sha256(data), 'the object has exactly the bytes sent');
   });
 }

@@ -2,7 +2,7 @@ import { ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '@node-rs/crc32';
 import { FileStore } from '@tus/file-store';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import { ERRORS, type DataStore, type KvStore, type Upload } from '@tus/server';
@@ -10,6 +10,7 @@ import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
 import { PartFile, crc32Header } from './part-file.ts';
+import { MemoryPart, type HeldPart, type PartBufferPool } from './held-part.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
@@ -61,6 +62,12 @@ async function writeJoined(store: DataStore & { read(id: string): Readable | Pro
   const offset = await store.write(joined, finalId, 0);
   if (offset !== total) throw new Error(`concatenation wrote ${offset} of ${total} bytes into ${finalId}`);
 }
+/** What S3 is told of a part before its bytes: its length, and the CRC32 it must match to be stored. */
+interface PartDescription {
+  size: number;
+  crc: string;
+}
+
 const isNoSuchUpload = (err: unknown) => (err as { name?: string; Code?: string })?.name === 'NoSuchUpload';
 
 /**
@@ -96,10 +103,18 @@ export class TusFileStore extends FileStore implements PersistedOffsetSource, Co
   }
 }
 
-/** A part being spooled: its file, and how to let it go (file removed, semaphore permit back). */
+/** A part being filled or sent: where it is held, and how to let it go (memory or file freed, semaphore permit back). */
 interface SpooledPart {
-  file: PartFile;
+  file: HeldPart;
   discard(): Promise<void>;
+}
+
+/** Where the S3 store holds parts on their way: in the pool's buffers while one is free, else in files in `dir`. */
+export interface PartSpool {
+  memory: PartBufferPool;
+  dir: string;
+  /** Each part started, by where it is held. */
+  started?(medium: 'memory' | 'disk'): void;
 }
 
 /**
@@ -116,8 +131,8 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     options: S3StoreOptions,
     private readonly parts: UploadPartRepository,
     private readonly logger: Logger,
-    /** Where parts wait on disk between the request body and S3. */
-    private readonly spoolDir: string,
+    /** Where parts wait between the request body and S3. */
+    private readonly spool: PartSpool,
     private readonly keepFinished: KeepFinishedUpload,
     s3Metrics?: S3RequestMetrics,
   ) {
@@ -237,7 +252,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failure) throw failure;
         for (let rest = chunk; rest.length > 0; ) {
-          filling ??= await this.startPart();
+          filling ??= await this.startPart(partSize);
           const piece = rest.subarray(0, partSize - filling.file.size);
           await filling.file.append(piece);
           rest = rest.subarray(piece.length);
@@ -260,22 +275,30 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     return bytesUploaded;
   }
 
-  /** A spool file for the next part, once the store's semaphore lets one more part start. */
-  private async startPart(): Promise<SpooledPart> {
+  /**
+   * A place for the next part, once the store's semaphore lets one more part start: memory
+   * if the budget allows and the part fits (a deferred-length upload's may not), else a file.
+   */
+  private async startPart(partSize: number): Promise<SpooledPart> {
     const permit = await this.partUploadSemaphore.acquire();
     const release = () => permit.release().catch(() => undefined);
-    const file = await PartFile.create(this.spoolDir).catch(async (err) => {
-      await release();
-      throw err;
-    });
+    const buffer = partSize <= this.spool.memory.partSize ? this.spool.memory.take() : undefined;
+    const file = buffer
+      ? new MemoryPart(buffer, this.spool.memory)
+      : await PartFile.create(this.spool.dir).catch(async (err) => {
+          await release();
+          throw err;
+        });
+    this.spool.started?.(buffer ? 'memory' : 'disk');
     return { file, discard: async () => void (await Promise.all([file.remove(), release()])) };
   }
 
-  /** One part to S3 (or, short and not the last, as the incomplete part), then off the disk. */
+  /** One part to S3 (or, short and not the last, as the incomplete part), then let go: only once its request is over. */
   private async send(metadata: MetadataValue, part: SpooledPart, partNumber: number, asPart: boolean): Promise<void> {
+    const { size, checksum } = part.file;
     try {
-      if (asPart) await this.uploadPart(metadata, part.file.read(), partNumber, part.file.checksum);
-      else await this.uploadIncompletePart(metadata.file.id, part.file.read(), part.file.checksum);
+      if (asPart) await this.putPart(metadata, part.file.read(), partNumber, { size, crc: checksum });
+      else await this.putIncompletePart(metadata.file.id, part.file.read(), { size, crc: checksum });
     } finally {
       await part.discard().catch(() => undefined);
     }
@@ -290,13 +313,17 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
    * for a zero-byte upload, is recorded.
    */
   protected override async uploadPart(metadata: MetadataValue, body: ReadStream | Readable | Buffer, partNumber: number, checksum?: string): Promise<string> {
-    const { size, crc } = await this.describe(body, checksum);
+    return this.putPart(metadata, body, partNumber, await this.describe(body, checksum));
+  }
+
+  private async putPart(metadata: MetadataValue, body: Readable | Buffer, partNumber: number, { size, crc }: PartDescription): Promise<string> {
     const { ETag } = await this.client.uploadPart({
       Bucket: this.bucket,
       Key: metadata.file.id,
       UploadId: metadata['upload-id'],
       PartNumber: partNumber,
       Body: body,
+      ContentLength: size,
       ChecksumCRC32: crc,
     });
     await this.record(metadata.file.id, [{ partNumber, size, etag: ETag ?? '' }]);
@@ -305,19 +332,23 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
 
   /** The incomplete part (`<id>.part`), with its CRC32 too: a cut one is not stored. */
   protected override async uploadIncompletePart(id: string, body: ReadStream | Readable, checksum?: string): Promise<string> {
-    const { crc } = await this.describe(body, checksum);
+    return this.putIncompletePart(id, body, await this.describe(body, checksum));
+  }
+
+  private async putIncompletePart(id: string, body: Readable, { size, crc }: PartDescription): Promise<string> {
     const { ETag } = await this.client.putObject({
       Bucket: this.bucket,
       Key: this.partKey(id, true),
       Body: body,
+      ContentLength: size,
       Tagging: this.useCompleteTag('false'),
       ChecksumCRC32: crc,
     });
     return ETag!;
   }
 
-  /** A body's size and CRC32: given for spooled parts; a buffer is measured here. */
-  private async describe(body: ReadStream | Readable | Buffer, checksum: string | undefined): Promise<{ size: number; crc: string }> {
+  /** A body's size and CRC32, for the stock store's own calls: a buffer is measured here; a file part carries its CRC32. */
+  private async describe(body: ReadStream | Readable | Buffer, checksum: string | undefined): Promise<PartDescription> {
     if (Buffer.isBuffer(body)) return { size: body.length, crc: checksum ?? crc32Header(crc32(body)) };
     if (!(body instanceof ReadStream) || checksum === undefined) throw new Error('a part streamed to S3 needs its file and its CRC32');
     return { size: (await stat(body.path)).size, crc: checksum };
@@ -418,7 +449,8 @@ export function createDataStore(options: {
   maxUploadSize: number;
   parts: UploadPartRepository;
   cache: KvStore<unknown>;
-  spoolDir: string;
+  /** Where S3 parts wait between the body and S3 (unused with disk storage). */
+  spool: PartSpool;
   logger: Logger;
   keepFinished: KeepFinishedUpload;
 }): DataStore & ConcatenatingStore {
@@ -443,7 +475,7 @@ export function createDataStore(options: {
     },
     options.parts,
     options.logger,
-    options.spoolDir,
+    options.spool,
     options.keepFinished,
     options.s3Metrics,
   );

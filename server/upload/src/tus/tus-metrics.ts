@@ -146,3 +146,23 @@ function gauge(registry: Registry, name: string, help: string, read: () => Promi
     },
   });
 }
+
+/** Where S3 parts wait between a request body and S3: the memory budget in use, and each part by where it was held. */
+export function createPartSpoolMetrics(registry: Registry, memoryInUse: () => number): { started(medium: 'memory' | 'disk'): void } {
+  new Gauge({
+    name: 'govault_upload_part_memory_bytes',
+    help: 'Bytes of the part memory budget (PART_MEMORY_MIB) holding S3 parts right now',
+    registers: [registry],
+    collect() {
+      this.set(memoryInUse());
+    },
+  });
+  const parts = new Counter({
+    name: 'govault_upload_parts_held_total',
+    help: 'S3 parts received through tus, by where they waited for S3: memory (within PART_MEMORY_MIB) or disk (SPOOL_DIR)',
+    labelNames: ['medium'] as const,
+    registers: [registry],
+  });
+  for (const medium of ['memory', 'disk'] as const) parts.labels({ medium }).inc(0);
+  return { started: (medium) => parts.inc({ medium }) };
+}
