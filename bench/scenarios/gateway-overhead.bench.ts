@@ -107,6 +107,7 @@ const scenario: Scenario = {
         result('gateway-overhead', 'GET /api/files throughput', gw.rps, 'req/s', baseline(base.rps)),
         result('gateway-overhead', 'GET /api/files p50 added', gw.p50 - base.p50, 'ms'),
         result('gateway-overhead', 'GET /api/files p50, bare Node proxy', floor.p50, 'ms', baseline(base.p50), 'floor: one Node HTTP hop, no middleware'),
+        result('gateway-overhead', 'GET /api/files p50, gateway vs the bare Node proxy', gw.p50, 'ms', { name: 'bare Node proxy', value: floor.p50 }, `goal ≤ 1.15x; ${CONCURRENCY} concurrent`),
       );
 
       // One request at a time: the hop itself, without the queue for two shared cores.
@@ -115,6 +116,7 @@ const scenario: Scenario = {
       results.push(
         result('gateway-overhead', 'GET /api/files p50, one at a time', gwSerial.p50, 'ms', baseline(baseSerial.p50), 'target ≤ 1.15x'),
         result('gateway-overhead', 'GET /api/files p50, one at a time, bare Node proxy', floorSerial.p50, 'ms', baseline(baseSerial.p50), 'floor: one Node HTTP hop, no middleware'),
+        result('gateway-overhead', 'GET /api/files p50, one at a time, gateway vs the bare Node proxy', gwSerial.p50, 'ms', { name: 'bare Node proxy', value: floorSerial.p50 }, 'goal ≤ 1.15x'),
       );
 
       const pid = cluster.gateway.pid!;

@@ -177,5 +177,23 @@ export function uploadsDashboard() {
         width: 8,
         queries: [{ expr: 'histogram_quantile(0.95, sum by (service, operation, le) (rate(govault_s3_request_duration_seconds_bucket[$__rate_interval])))', legend: '{{service}} {{operation}}' }],
       }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Part memory in use',
+        description: 'Bytes of PART_MEMORY_MIB holding S3 parts on their way from tus request bodies to S3, per upload instance (S3 mode). At the budget, further parts wait on disk in SPOOL_DIR.',
+        unit: 'bytes',
+        width: 8,
+        queries: [{ expr: 'max by (instance) (govault_upload_part_memory_bytes{job="govault-upload"})', legend: '{{instance}}' }],
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'Parts held on disk (share)',
+        description: 'Share of the S3 parts received through tus that waited on disk because the part memory budget was spent: above zero for long, PART_MEMORY_MIB is small for the load (disk parts cost about 1 s more CPU per GiB).',
+        unit: 'percentunit',
+        width: 8,
+        queries: [{ expr: 'sum (rate(govault_upload_parts_held_total{medium="disk"}[$__rate_interval])) / clamp_min(sum (rate(govault_upload_parts_held_total[$__rate_interval])), 1e-9)', legend: 'on disk' }],
+      }),
     );
 }
