@@ -9,6 +9,7 @@ import { InternalTokenIssuer, createS3Client, parseConfig, s3EnvSchema, s3Settin
 import { eventually } from '@govault/lib/testing';
 import { getJson, registerAndLogin, type TestUser } from './client.ts';
 import { startCluster, type Cluster } from './cluster.ts';
+import { Scrape } from './prometheus.ts';
 import { availableModes } from './system.ts';
 
 /**
@@ -61,18 +62,12 @@ function tusUpload(cluster: Cluster, user: TestUser, data: Buffer, name: string,
 
 /** PATCH requests an upload instance has answered, from its own /metrics. */
 async function patchesServed(instanceUrl: string): Promise<number> {
-  const text = await (await fetch(`${instanceUrl}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('http_requests_total{') && line.includes('method="PATCH"'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  return (await Scrape.of(`${instanceUrl}/metrics`)).value('http_requests_total', { method: 'PATCH' });
 }
 
 /** Requests an upload instance counted as having waited for another one's lock, from its /metrics. */
 async function lockWaits(instanceUrl: string): Promise<number> {
-  const text = await (await fetch(`${instanceUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('govault_tus_lock_waits_total'));
-  return line ? Number(line.split(' ').pop()) : 0;
+  return (await Scrape.of(`${instanceUrl}/metrics`)).value('govault_tus_lock_waits_total');
 }
 
 interface TrickledAnswer {
@@ -261,11 +256,7 @@ for (const mode of availableModes()) {
       const { rows } = await db.query('SELECT upload_offset FROM upload.upload_sessions WHERE id = $1', [id]);
       if (rows[0]) reported.push(Number(rows[0].upload_offset));
     };
-    const memoryHeld = async () => {
-      const text = await (await fetch(`${cluster.uploads[0]!.url}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('govault_upload_part_memory_bytes{'));
-      return line ? Number(line.split(' ').pop()) : 0;
-    };
+    const memoryHeld = async () => (await Scrape.of(`${cluster.uploads[0]!.url}/metrics`)).value('govault_upload_part_memory_bytes');
     const ready = await eventually(async () => {
       await noteReported();
       return Math.max(...reported) >= 16 * MiB && (await memoryHeld()) > 0;

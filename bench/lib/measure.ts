@@ -61,3 +61,11 @@ export function sampleRss(pid: number, intervalMs = 100): { stop(): { peakMiB: n
     },
   };
 }
+
+/** The median of the rounds (the upper one of an even count). */
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** "rounds <min>–<max>", with `digits` decimals (by default 2 below 10, else none). */
+export function spread(values: number[], digits = values[0]! < 10 ? 2 : 0): string {
+  return `rounds ${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+}

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { postJson } from '../../e2e/client.ts';
 import { startCluster } from '../../e2e/cluster.ts';
 import { s3Env, startS3 } from '../lib/infra.ts';
+import { median } from '../lib/measure.ts';
 import { result, type Scenario } from '../lib/report.ts';
 
 const MiB = 1024 * 1024;
@@ -71,7 +72,6 @@ const scenario: Scenario = {
         }
         log(`round ${round + 1}: ${names.map((n) => `${n} ${(SIZE / MiB / runs.get(n)!.at(-1)!.seconds).toFixed(0)} MiB/s`).join(', ')}`);
       }
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const rate = (name: string) => median(runs.get(name)!.map((r) => SIZE / MiB / r.seconds));
       const cpu = (name: string) => median(runs.get(name)!.map((r) => r.cpu)) / (SIZE / GiB);
       const baseline = { name: 'tus-js-client', value: rate('tus-js-client') };

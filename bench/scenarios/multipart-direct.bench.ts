@@ -11,7 +11,7 @@ import {
 import { registerAndLogin, type TestUser } from '../../e2e/client.ts';
 import { startCluster } from '../../e2e/cluster.ts';
 import { s3Client, s3Env, startS3, type S3Endpoint } from '../lib/infra.ts';
-import { cpuSeconds } from '../lib/measure.ts';
+import { cpuSeconds, median } from '../lib/measure.ts';
 import { result, type Scenario } from '../lib/report.ts';
 
 const MiB = 1024 * 1024;
@@ -126,7 +126,6 @@ const scenario: Scenario = {
         }
         log(`round ${round}: SDK ${sdk.at(-1)!.toFixed(0)} MiB/s, presigned+fetch ${direct.at(-1)!.toFixed(0)} MiB/s, presigned+node:http ${directHttp.at(-1)!.toFixed(0)} MiB/s`);
       }
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const cpuPerGiB = cpu / (2 * ROUNDS) / (TOTAL / GiB);
       return [
         result('multipart-direct', `presigned, fetch PUTs (median of ${ROUNDS})`, median(direct), 'MiB/s', { name: 'AWS SDK multipart', value: median(sdk) }, 'goal: ratio >= 0.95'),

@@ -2,7 +2,7 @@ import { InternalTokenIssuer } from '@govault/lib';
 import { join } from 'node:path';
 import { registerAndLogin } from '../../e2e/client.ts';
 import { emptyBucket, withTusBenchStack } from '../lib/infra.ts';
-import { cpuSeconds } from '../lib/measure.ts';
+import { cpuSeconds, median, spread } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 import { bytesOf, tusUpload } from '../lib/tus-upload.ts';
 
@@ -28,8 +28,6 @@ interface Sample {
   cpuMs: Record<string, number>;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const spread = (values: number[]) => `rounds ${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`;
 
 /** `UPLOADS` uploads, `IN_FLIGHT` at a time: wall time and each server process's CPU, per upload. */
 async function measure(contender: Contender): Promise<Sample> {
@@ -87,7 +85,7 @@ const scenario: Scenario = {
       const cpu = (role: string) => (s: Sample) => s.cpuMs[role]!;
       const tusdCpu = { name: 'tusd v2', value: median(of(tusdV2, cpu('tusd'))) };
       const line = (metric: string, c: Contender, pick: (s: Sample) => number, unit: string, baseline?: { name: string; value: number }, note = '') =>
-        result(scenario.name, metric, median(of(c, pick)), unit, baseline, [note, spread(of(c, pick))].filter(Boolean).join('; '));
+        result(scenario.name, metric, median(of(c, pick)), unit, baseline, [note, spread(of(c, pick), 1)].filter(Boolean).join('; '));
       results.push(
         line('wall time per upload, GoVault via gateway', viaGateway, (s) => s.msPerUpload, 'ms', { name: 'tusd v2', value: median(of(tusdV2, (s) => s.msPerUpload)) }, `${IN_FLIGHT} in flight`),
         line('wall time per upload, GoVault upload service direct', straight, (s) => s.msPerUpload, 'ms'),

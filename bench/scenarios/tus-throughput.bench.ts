@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { registerAndLogin } from '../../e2e/client.ts';
 import { emptyBucket, startBareNode, withTusBenchStack } from '../lib/infra.ts';
-import { cpuSeconds, rssMiB, sampleRss } from '../lib/measure.ts';
+import { cpuSeconds, median, rssMiB, sampleRss, spread } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
 import { bytesOf, tusUpload } from '../lib/tus-upload.ts';
 
@@ -59,8 +59,6 @@ function putBody(url: string, data: Buffer, agent: Agent): Promise<void> {
   });
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const spread = (values: number[]) => `rounds ${Math.min(...values).toFixed(values[0]! < 10 ? 2 : 0)}–${Math.max(...values).toFixed(values[0]! < 10 ? 2 : 0)}`;
 
 interface Contender {
   name: string;
