@@ -31,8 +31,10 @@ import { UploadService } from './session/upload.service.ts';
 import { uploadListRoutes } from './session/uploads.routes.ts';
 import { createDataStore, partSizeFor } from './storage/data-store.ts';
 import { PartBufferPool } from './storage/held-part.ts';
+import { LockedViews } from './storage/locked-view.ts';
 import { PgKvStore } from './storage/pg-kv-store.ts';
 import { Sql } from './storage/sql.ts';
+import { tellingHolder } from './tus/lock-scope.ts';
 import { createTusLocker } from './tus/pg-locker.ts';
 import { createPartSpoolMetrics, createUploadMetrics } from './tus/tus-metrics.ts';
 import { RESUME_GAP_SECONDS, createTusServer } from './tus/tus-server.ts';
@@ -102,6 +104,8 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
   // S3 parts wait in memory within a fixed budget, and on disk beyond it (disk storage holds none).
   const partMemory = new PartBufferPool(partSizeFor(config.maxUploadSize), config.s3 ? config.partMemoryBytes : 0);
   const partSpoolMetrics = config.s3 ? createPartSpoolMetrics(metrics.registry, () => partMemory.bytesInUse) : undefined;
+  // What a request holding an upload's lock has learnt of it in S3 (S3 mode only).
+  const lockedViews = new LockedViews();
   const datastore = createDataStore({
     s3: config.s3,
     s3Metrics,
@@ -111,6 +115,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     parts,
     cache: new PgKvStore(sql),
     spool: { memory: partMemory, dir: config.spoolDir, started: partSpoolMetrics?.started },
+    views: lockedViews,
     logger,
     // A finished upload that is terminated (or found expired) becomes its file all the
     // same, even if the request that wrote its last bytes died before saying so.
@@ -122,7 +127,9 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
       return registration.state !== 'partial';
     },
   });
-  const tus = createTusServer({ datastore, locker: locker.locker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });
+  // Every tus lock this process takes, the tus server's and the concatenation checks', opens the upload's view.
+  const tusLocker = tellingHolder(locker.locker, lockedViews);
+  const tus = createTusServer({ datastore, locker: tusLocker, uploads, maxSize: config.maxUploadSize, logger, metrics: uploadMetrics });
   tus.on(EVENTS.POST_TERMINATE, (_req, _res, id) => {
     parts.removeAll(id).catch((err) => logger.warn({ err, uploadId: id }, 'parts of a terminated upload not removed'));
   });
@@ -165,7 +172,7 @@ export async function buildUploadApp(config: UploadConfig, logger: Logger): Prom
     tusRoutes({
       tus,
       store: datastore,
-      locker: locker.locker,
+      locker: tusLocker,
       uploads,
       metrics: uploadMetrics,
       maxSize: config.maxUploadSize,

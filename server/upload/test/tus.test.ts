@@ -681,6 +681,39 @@ if (realS3) {
     t.is(head.ETag!.replaceAll('"', ''), multipartEtag(rows.map((r) => r.etag)), 'the object is exactly these parts');
     t.is(sha256(await stack.readObject(id)), sha256(data), 'and has the same bytes');
   });
+
+  /** Requests the upload service has sent to S3 so far, by operation (its own metrics, as Prometheus reads them). */
+  const s3Requests = async (stack: Stack): Promise<Map<string, number>> => {
+    const counts = new Map<string, number>();
+    for (const [, operation, n] of (await (await fetch(`${stack.uploadBase}/metrics`)).text()).matchAll(/^govault_s3_request_duration_seconds_count\{[^}]*\boperation="(\w+)"[^}]*\} (\d+)$/gm)) {
+      counts.set(operation!, (counts.get(operation!) ?? 0) + Number(n));
+    }
+    return counts;
+  };
+  const tusOperations = ['CreateMultipartUpload', 'PutObject', 'GetObject', 'HeadObject', 'ListParts', 'UploadPart', 'CompleteMultipartUpload', 'DeleteObject'];
+
+  test.serial('s3: a small upload asks S3 once per request for what it holds: no info read back, no second ListParts, no look for an incomplete part known absent', async (t) => {
+    const stack = stacks.find((s) => s.mode === 's3')!;
+    const data = randomBytes(64 * 1024);
+    const before = await s3Requests(stack);
+    const done = await upload(stack, randomUUID(), data);
+    const after = await s3Requests(stack);
+    const sent = Object.fromEntries(tusOperations.map((op) => [op, (after.get(op) ?? 0) - (before.get(op) ?? 0)]));
+    t.deepEqual(sent, {
+      // POST: the multipart upload and its `.info`; then (tus's Upload-Expires check, after the lock) one look at it.
+      CreateMultipartUpload: 1,
+      // `.info` at creation, and again tagged complete.
+      PutObject: 2,
+      GetObject: 0,
+      // The POST's look and the PATCH's first look, each at the parts and at the incomplete part.
+      ListParts: 2,
+      HeadObject: 2,
+      UploadPart: 1,
+      CompleteMultipartUpload: 1,
+      DeleteObject: 0,
+    });
+    t.is(sha256(await stack.readObject(uploadIdOf(done.url))), sha256(data), 'and the object has the bytes');
+  });
 }
 
 test.serial('uploads that finish while the files service is down are registered by the outbox worker, each once', async (t) => {

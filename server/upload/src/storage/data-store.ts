@@ -4,13 +4,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from '@node-rs/crc32';
 import { FileStore } from '@tus/file-store';
+import type { Part } from '@aws-sdk/client-s3';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
-import { ERRORS, type DataStore, type KvStore, type Upload } from '@tus/server';
+import { ERRORS, TUS_RESUMABLE, Upload, type DataStore, type KvStore } from '@tus/server';
 import { instrumentS3Client, type Logger, type S3RequestMetrics, type S3Settings } from '@govault/lib';
 import type { UploadPartRepository } from '../session/upload-part.repository.ts';
 import type { PersistedOffsetSource } from '../tus/node-body.ts';
 import { PartFile, crc32Header } from './part-file.ts';
 import { MemoryPart, type HeldPart, type PartBufferPool } from './held-part.ts';
+import { LockedViews } from './locked-view.ts';
 
 const MiB = 1024 ** 2;
 const MAX_PARTS = 10_000;
@@ -119,9 +121,14 @@ export interface PartSpool {
 
 /**
  * @tus/s3-store that keeps the upload database in step with S3: every part it uploads is
- * recorded with its number, size and ETag, and every ListParts it makes (on each HEAD and
- * PATCH, and before completing) corrects the record, so that after a crash between an
+ * recorded with its number, size and ETag, and every ListParts it makes (the first look
+ * of each HEAD and PATCH) corrects the record, so that after a crash between an
  * UploadPart and its row the next request repairs the row.
+ *
+ * The stock store asks S3 again at each step of one request (the parts three times in a
+ * PATCH that completes an upload, the incomplete part twice). While this process holds
+ * an upload's lock nothing else changes it, so a request asks once and reads the rest
+ * from its LockedView, which the store's own writes keep current.
  */
 export class RecordingS3Store extends S3Store implements PersistedOffsetSource, ConcatenatingStore {
   /** Each upload being written: the bytes its parts held before, and this write's pieces in order. */
@@ -134,6 +141,8 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     /** Where parts wait between the request body and S3. */
     private readonly spool: PartSpool,
     private readonly keepFinished: KeepFinishedUpload,
+    /** Uploads whose lock this process holds: the locker tells them (tellingHolder). */
+    private readonly views: LockedViews,
     s3Metrics?: S3RequestMetrics,
   ) {
     super(options);
@@ -326,6 +335,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
       ContentLength: size,
       ChecksumCRC32: crc,
     });
+    this.views.of(metadata.file.id)?.parts?.set(partNumber, { PartNumber: partNumber, Size: size, ETag });
     await this.record(metadata.file.id, [{ partNumber, size, etag: ETag ?? '' }]);
     return ETag!;
   }
@@ -336,6 +346,8 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
   }
 
   private async putIncompletePart(id: string, body: Readable, { size, crc }: PartDescription): Promise<string> {
+    const view = this.views.of(id);
+    if (view) view.incompletePartSize = undefined;
     const { ETag } = await this.client.putObject({
       Bucket: this.bucket,
       Key: this.partKey(id, true),
@@ -344,6 +356,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
       Tagging: this.useCompleteTag('false'),
       ChecksumCRC32: crc,
     });
+    if (view) view.incompletePartSize = size;
     return ETag!;
   }
 
@@ -355,20 +368,71 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
   }
 
   protected override async retrieveParts(id: string, partNumberMarker?: string) {
+    const view = partNumberMarker === undefined ? this.views.of(id) : undefined;
+    if (view?.parts) return [...view.parts.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
     const parts = await super.retrieveParts(id, partNumberMarker);
     if (partNumberMarker === undefined) {
       await this.record(
         id,
         parts.map((p) => ({ partNumber: p.PartNumber!, size: p.Size ?? 0, etag: p.ETag ?? '' })),
       );
+      if (view) view.parts = new Map(parts.map((p) => [p.PartNumber!, p]));
     }
     return parts;
   }
 
-  // The stock store updates its cache in place, which only works for an in-memory cache.
-  override async declareUploadLength(id: string, length: number): Promise<void> {
-    await super.declareUploadLength(id, length);
-    await this.clearCache(id);
+  /** Once completed, the multipart upload is gone: the next look at its parts asks S3 (NoSuchUpload). */
+  protected override async finishMultipartUpload(metadata: MetadataValue, parts: Part[]): Promise<string | undefined> {
+    try {
+      return await super.finishMultipartUpload(metadata, parts);
+    } finally {
+      const view = this.views.of(metadata.file.id);
+      if (view) view.parts = undefined;
+    }
+  }
+
+  protected override async getMetadata(id: string): Promise<MetadataValue> {
+    const view = this.views.of(id);
+    if (view?.metadata) return view.metadata;
+    const metadata = await super.getMetadata(id);
+    if (view) view.metadata = metadata;
+    return metadata;
+  }
+
+  /**
+   * The stock `.info` object, and the same info in the cache, where the stock store puts
+   * it only after reading the object back (a GetObject per upload). A length declared
+   * later (creation-defer-length) is saved here too, so the cache never holds an old one.
+   */
+  protected override async saveMetadata(upload: Upload, uploadId: string): Promise<void> {
+    const view = this.views.of(upload.id);
+    if (view) view.metadata = undefined;
+    await super.saveMetadata(upload, uploadId);
+    const { id, size, offset, metadata: tusMetadata, storage, creation_date } = upload;
+    const metadata: MetadataValue = { file: new Upload({ id, size, offset, metadata: tusMetadata, storage, creation_date }), 'upload-id': uploadId, 'tus-version': TUS_RESUMABLE };
+    await this.cache.set(upload.id, metadata);
+    if (view) view.metadata = metadata;
+  }
+
+  protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
+    const view = this.views.of(id);
+    if (view?.incompletePartSize !== undefined) return view.incompletePartSize ?? undefined;
+    const size = await super.getIncompletePartSize(id);
+    if (view) view.incompletePartSize = size ?? null;
+    return size;
+  }
+
+  /** No GetObject for an incomplete part this request already knows is not there. */
+  protected override async downloadIncompletePart(id: string) {
+    if (this.views.of(id)?.incompletePartSize === null) return undefined;
+    return super.downloadIncompletePart(id);
+  }
+
+  protected override async deleteIncompletePart(id: string): Promise<void> {
+    const view = this.views.of(id);
+    if (view) view.incompletePartSize = undefined;
+    await super.deleteIncompletePart(id);
+    if (view) view.incompletePartSize = null;
   }
 
   /**
@@ -397,6 +461,9 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
     for (let i = 0; i < copies.length; i += CONCURRENT_COPIES) {
       await Promise.all(copies.slice(i, i + CONCURRENT_COPIES).map((c, j) => copy(c, i + j)));
     }
+    // The copies are parts the view (if any) never saw.
+    const view = this.views.of(finalId);
+    if (view) view.parts = undefined;
     await this.finishMultipartUpload(metadata, await this.retrieveParts(finalId));
     await this.completeMetadata(metadata.file);
     await this.clearCache(finalId);
@@ -409,6 +476,8 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
    */
   override async remove(id: string): Promise<void> {
     const upload = await this.getUpload(id);
+    // Whatever this does or fails to do, a look after it asks S3.
+    this.views.forget(id);
     if (holdsEveryByte(upload) && (await this.holdsObject(id))) {
       const kept = await this.keepFinished(upload);
       const objects = [{ Key: this.infoKey(id) }, { Key: this.partKey(id, true) }, ...(kept ? [] : [{ Key: id }])];
@@ -453,6 +522,8 @@ export function createDataStore(options: {
   spool: PartSpool;
   logger: Logger;
   keepFinished: KeepFinishedUpload;
+  /** The uploads whose tus lock this process holds (the locker tells them); without it, every look asks S3. */
+  views?: LockedViews;
 }): DataStore & ConcatenatingStore {
   const expirationPeriodInMilliseconds = options.expirySeconds * 1000;
   if (!options.s3) return new TusFileStore({ directory: options.storageDir, expirationPeriodInMilliseconds }, options.keepFinished);
@@ -477,6 +548,7 @@ export function createDataStore(options: {
     options.logger,
     options.spool,
     options.keepFinished,
+    options.views ?? new LockedViews(),
     options.s3Metrics,
   );
 }
