@@ -69,7 +69,9 @@ export async function startS3(bucket = `bench-${randomBytes(4).toString('hex')}`
     const port = await freePort();
     accessKeyId = `bench${randomBytes(6).toString('hex')}`;
     secretAccessKey = randomBytes(20).toString('hex');
-    const child = spawn(ensureVersitygw(), ['--port', `127.0.0.1:${port}`, '--health', '/health', 'posix', '--sidecar', join(dir, 'meta'), join(dir, 'data')], {
+    // --keep-alive: versitygw closes every connection after one response unless told
+    // otherwise, and S3 services keep them open; without it each request pays a TCP setup.
+    const child = spawn(ensureVersitygw(), ['--port', `127.0.0.1:${port}`, '--health', '/health', '--keep-alive', 'posix', '--sidecar', join(dir, 'meta'), join(dir, 'data')], {
       env: { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey },
       stdio: 'ignore',
     });
