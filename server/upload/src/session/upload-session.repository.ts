@@ -41,10 +41,16 @@ export interface UploadSessionRepository {
 export class MikroUploadSessionRepository implements UploadSessionRepository {
   constructor(private readonly orm: MikroORM) {}
 
+  /**
+   * One INSERT in plain SQL, not the unit of work: `em.flush()` runs inside an
+   * AsyncLocalStorage, and on Node 20 the first one turns on async hooks for the rest of
+   * the process, which then pays for every promise it makes (a tenth of the upload
+   * service's CPU in a profile of small tus uploads). Not `em.insert` either: it takes
+   * the metadata object's keys as query parameters and chokes on one named "constructor".
+   */
   async create(session: NewUploadSession): Promise<UploadSession> {
-    const em = this.orm.em.fork();
     const now = new Date();
-    const row = em.create(UploadSessionSchema, {
+    const row: UploadSession = {
       concat: null,
       concatParts: null,
       ...session,
@@ -54,8 +60,27 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
       createdAt: now,
       updatedAt: now,
       completedAt: null,
-    });
-    await em.flush();
+    };
+    await this.orm.em.getConnection().execute(
+      `INSERT INTO "${this.orm.config.get('schema')}".upload_sessions
+         (id, owner_id, protocol, filename, content_type, size, upload_offset, state, storage_key, metadata, created_at, updated_at, concat, concat_parts)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 'created', ?, ?::jsonb, ?, ?, ?, ?::jsonb)`,
+      [
+        row.id,
+        row.ownerId,
+        row.protocol,
+        row.filename,
+        row.contentType,
+        row.size,
+        row.storageKey,
+        JSON.stringify(row.metadata),
+        now,
+        now,
+        row.concat,
+        row.concatParts === null ? null : JSON.stringify(row.concatParts),
+      ],
+      'run',
+    );
     return row;
   }
 
