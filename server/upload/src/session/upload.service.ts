@@ -103,10 +103,11 @@ export class UploadService {
    * Marks the upload complete, queues its registration in the outbox (one statement), and
    * tries it at once. Returns the session and what became of its registration: pending
    * when the files service cannot be reached (the outbox worker keeps trying, and so does
-   * the next HEAD).
+   * the next HEAD). `seen`: the session as this request read it before, if it did.
    */
-  async finish(uploadId: string, size: number, requestId?: string): Promise<{ session?: UploadSession; registration: Registration }> {
-    if ((await this.sessions.find(uploadId))?.concat === 'partial') {
+  async finish(uploadId: string, size: number, requestId?: string, seen?: UploadSession): Promise<{ session?: UploadSession; registration: Registration }> {
+    // Whether it is a partial never changes: a session this request has already read will do.
+    if ((seen ?? (await this.sessions.find(uploadId)))?.concat === 'partial') {
       await this.sessions.markCompleted(uploadId, size);
       return { session: (await this.sessions.find(uploadId)) ?? undefined, registration: { state: 'partial' } };
     }

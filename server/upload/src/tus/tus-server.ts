@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ERRORS, EVENTS, Server, type DataStore, type Locker, type ServerOptions } from '@tus/server';
 import type { Logger } from '@govault/lib';
 import { metadataProblem } from '../session/metadata.ts';
-import type { ConcatCreation } from '../session/upload-session.entity.ts';
+import type { ConcatCreation, UploadSession } from '../session/upload-session.entity.ts';
 import type { Registration, UploadService } from '../session/upload.service.ts';
 import { readNodeBodies } from './node-body.ts';
 import { uploadLocked } from './pg-locker.ts';
@@ -24,6 +24,18 @@ const verifiedUsers = new WeakMap<object, string>();
 
 export function vouchForUser(req: object, userId: string | undefined): void {
   if (userId) verifiedUsers.set(req, userId);
+}
+
+/**
+ * The caller's session as the Koa layer read it for this request (nothing: not theirs, or
+ * not there), so the hooks need not read it again. Only what never changes is taken from
+ * it (owner, concatenation kind); a lookup that failed is not passed on, and the hook
+ * asks the database itself.
+ */
+const sessionsSeen = new WeakMap<object, { session: UploadSession | undefined }>();
+
+export function passSessionSeen(req: object, seen: { session: UploadSession | undefined } | undefined): void {
+  if (seen) sessionsSeen.set(req, seen);
 }
 
 type TusRequest = Parameters<NonNullable<ServerOptions['onIncomingRequest']>>[0];
@@ -89,10 +101,13 @@ export function createTusServer(deps: {
     namingFunction: () => randomUUID().replaceAll('-', ''),
     async onIncomingRequest(req, uploadId) {
       if (req.method === 'POST') return;
-      const session = await uploads.ownedBy(uploadId, verifiedUser(req)).catch((err) => {
-        logger.error({ err, uploadId }, 'session lookup failed');
-        throw unavailable;
-      });
+      const seen = sessionsSeen.get(req);
+      const session = seen
+        ? seen.session
+        : await uploads.ownedBy(uploadId, verifiedUser(req)).catch((err) => {
+            logger.error({ err, uploadId }, 'session lookup failed');
+            throw unavailable;
+          });
       if (!session) throw uploadNotFound;
       // "the Server SHOULD respond with 404 Not Found or 410 Gone" for terminated and expired uploads.
       if (session.state === 'terminated' || session.state === 'expired') throw uploadGone;
@@ -116,7 +131,7 @@ export function createTusServer(deps: {
       return {};
     },
     async onUploadFinish(req, upload) {
-      const { session, registration } = await uploads.finish(upload.id, upload.offset, requestId(req)).catch((err) => {
+      const { session, registration } = await uploads.finish(upload.id, upload.offset, requestId(req), sessionsSeen.get(req)?.session).catch((err) => {
         // The bytes are safe in storage; the next HEAD (or the client's retry) finishes the bookkeeping.
         logger.error({ err, uploadId: upload.id }, 'could not record the completed upload');
         throw unavailable;

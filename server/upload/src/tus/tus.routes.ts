@@ -8,7 +8,7 @@ import type { ConcatCreation, UploadSession } from '../session/upload-session.en
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 import { brokenBody, standInFor } from './node-body.ts';
-import { TUS_PATH, markConcatCreation, registrationHeaders, vouchForUser } from './tus-server.ts';
+import { TUS_PATH, markConcatCreation, passSessionSeen, registrationHeaders, vouchForUser } from './tus-server.ts';
 import { concatHeaderOf, createFinalUpload, parseUploadConcat } from './concatenation.ts';
 import { hasBody, locationId, text, type TusAnswer } from './tus-answer.ts';
 import type { ConcatenatingStore } from '../storage/data-store.ts';
@@ -87,6 +87,8 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
   try {
     const request = toWebRequest(ctx, carriesBody ? (spoolStream ?? ctx.req) : undefined, concat ? { 'upload-concat': undefined } : {});
     vouchForUser(request, ctx.state.userId);
+    // Not after a checksummed body was spooled: that can take minutes, and the upload may have ended meanwhile.
+    if (!spooled) passSessionSeen(request, (ctx.state as { sessionSeen?: { session: UploadSession | undefined } }).sessionSeen);
     if (concat) markConcatCreation(request, concat);
     const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
     const response = await deps.tus.handleWeb(request);
@@ -172,10 +174,22 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
   return { status: 204, headers: { 'upload-offset': size, ...registrationHeaders(registration) } };
 }
 
-/** The caller's upload; nothing when it is not theirs (or not there), and tus answers. */
+/**
+ * The caller's upload; nothing when it is not theirs (or not there), and tus answers. Read
+ * once per request (its owner and kind never change); a failed read is not kept.
+ */
 async function ownSessionOf(ctx: Context, deps: TusRouteDeps): Promise<UploadSession | undefined> {
   const id = uploadIdOf(ctx);
-  return id ? await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined) : undefined;
+  if (!id) return undefined;
+  const state = ctx.state as { sessionSeen?: { session: UploadSession | undefined } };
+  if (state.sessionSeen) return state.sessionSeen.session;
+  try {
+    const session = await deps.uploads.ownedBy(id, ctx.state.userId);
+    state.sessionSeen = { session };
+    return session;
+  } catch {
+    return undefined;
+  }
 }
 
 const isComplete = (session: UploadSession | undefined): session is UploadSession & { size: number } => session?.state === 'completed' && session.size !== null;
@@ -263,7 +277,7 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
   }
   if (ctx.method === 'PATCH' && answer.status === 409 && id) {
     // Tell the client where the upload really is, so it can continue from there.
-    const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+    const session = await ownSessionOf(ctx, deps);
     const current = await deps.tus.datastore.getUpload(id).catch(() => undefined);
     if (session && current) answer.headers['upload-offset'] = String(current.offset);
     return;
@@ -275,10 +289,10 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
     // its file too (and registers it, if the files service was away when it finished).
     const registration = await registrationOnHead(ctx, deps, id, offset);
     if (registration) Object.assign(answer.headers, registrationHeaders(registration));
-    await addSessionHeaders(ctx, deps, id, answer, true);
+    await addSessionHeaders(ctx, deps, answer, true);
     return;
   }
-  if (ctx.method === 'HEAD') await addSessionHeaders(ctx, deps, id, answer);
+  if (ctx.method === 'HEAD') await addSessionHeaders(ctx, deps, answer);
   // Keep the operator's view in step with the store after every answer that states an
   // offset; a HEAD's is the store's own, so it also corrects a record that got ahead of it.
   const record = ctx.method === 'HEAD' ? deps.uploads.recordStoredOffset(id, offset) : deps.uploads.recordProgress(id, offset);
@@ -290,8 +304,8 @@ async function afterAnswer(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, 
  * answers about an unfinished upload (@tus/server does for POST and PATCH, not HEAD).
  * Counted from creation, as tus and the expiry sweep count; in RFC 9110's date format.
  */
-async function addSessionHeaders(ctx: Context, deps: TusRouteDeps, id: string, answer: TusAnswer, finished = false): Promise<void> {
-  const session = await deps.uploads.ownedBy(id, ctx.state.userId).catch(() => undefined);
+async function addSessionHeaders(ctx: Context, deps: TusRouteDeps, answer: TusAnswer, finished = false): Promise<void> {
+  const session = await ownSessionOf(ctx, deps);
   if (session) Object.assign(answer.headers, sessionHeaders(session, deps, !finished || session.concat === 'partial'));
 }
 
