@@ -1,6 +1,7 @@
 import { InternalTokenIssuer } from '@govault/lib';
 import { join } from 'node:path';
 import { registerAndLogin } from '../../e2e/client.ts';
+import { Scrape, delta } from '../../e2e/prometheus.ts';
 import { emptyBucket, withTusBenchStack } from '../lib/infra.ts';
 import { cpuSeconds, median, spread } from '../lib/measure.ts';
 import { result, type BenchResult, type Scenario } from '../lib/report.ts';
@@ -20,18 +21,25 @@ interface Contender {
   /** The server processes by role: their CPU is this contender's work. */
   processes: () => Record<string, number>;
   upload: () => Promise<void>;
+  /** The upload service's /metrics, where it counts its S3 requests (GoVault only). */
+  metricsUrl?: string;
 }
 
 interface Sample {
   msPerUpload: number;
   /** CPU milliseconds per upload of each server process, by role. */
   cpuMs: Record<string, number>;
+  /** S3 requests per upload the upload service sent (govault_s3_request_duration_seconds_count). */
+  s3Requests?: number;
 }
+
+const S3_REQUESTS = 'govault_s3_request_duration_seconds_count';
 
 
 /** `UPLOADS` uploads, `IN_FLIGHT` at a time: wall time and each server process's CPU, per upload. */
 async function measure(contender: Contender): Promise<Sample> {
   const processes = Object.entries(contender.processes());
+  const scrapedBefore = contender.metricsUrl ? await Scrape.of(contender.metricsUrl) : undefined;
   const before = processes.map(([, pid]) => cpuSeconds(pid));
   const started = performance.now();
   let next = 0;
@@ -41,10 +49,9 @@ async function measure(contender: Contender): Promise<Sample> {
     }),
   );
   const elapsed = performance.now() - started;
-  return {
-    msPerUpload: elapsed / UPLOADS,
-    cpuMs: Object.fromEntries(processes.map(([role, pid], i) => [role, ((cpuSeconds(pid) - before[i]!) * 1000) / UPLOADS])),
-  };
+  const cpuMs = Object.fromEntries(processes.map(([role, pid], i) => [role, ((cpuSeconds(pid) - before[i]!) * 1000) / UPLOADS]));
+  const s3Requests = scrapedBefore ? delta(scrapedBefore, await Scrape.of(contender.metricsUrl!), S3_REQUESTS) / UPLOADS : undefined;
+  return { msPerUpload: elapsed / UPLOADS, cpuMs, s3Requests };
 }
 
 /**
@@ -67,7 +74,12 @@ const scenario: Scenario = {
       const directHeaders = () => ({ 'x-internal-token': issuer.issue('upload', { userId: user.id }), 'x-user-id': user.id });
       const data = bytesOf(SIZE);
       const viaGateway: Contender = { name: 'GoVault via gateway', processes: () => ({ gateway: cluster.gateway.pid!, upload: upload.pid!, files: cluster.files.pid! }), upload: () => tusUpload(`${cluster.baseUrl}/api/uploads/tus`, data, user.auth) };
-      const straight: Contender = { name: 'GoVault upload service direct', processes: () => ({ upload: upload.pid!, files: cluster.files.pid! }), upload: () => tusUpload(`${upload.url}/api/uploads/tus`, data, directHeaders()) };
+      const straight: Contender = {
+        name: 'GoVault upload service direct',
+        processes: () => ({ upload: upload.pid!, files: cluster.files.pid! }),
+        upload: () => tusUpload(`${upload.url}/api/uploads/tus`, data, directHeaders()),
+        metricsUrl: `${upload.url}/metrics`,
+      };
       const tusdV2: Contender = { name: 'tusd v2', processes: () => ({ tusd: tusd.process.pid! }), upload: () => tusUpload(tusd.endpoint, data, {}) };
       const contenders = [viaGateway, straight, tusdV2];
       // Warm-up, not timed: connections, JIT.
@@ -94,6 +106,7 @@ const scenario: Scenario = {
         line('CPU per upload, GoVault files service (registration)', straight, cpu('files'), 'ms'),
         line('CPU per upload, GoVault gateway + upload + files', viaGateway, (s) => s.cpuMs.gateway! + s.cpuMs.upload! + s.cpuMs.files!, 'ms', tusdCpu),
         line('CPU per upload, tusd', tusdV2, cpu('tusd'), 'ms'),
+        line('S3 requests per upload, GoVault upload service', straight, (s) => s.s3Requests!, 'requests', undefined, 'its govault_s3_request_duration_seconds_count'),
       );
     });
     return results;
