@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { UploadSessionSchema, type UploadSession } from '../session/upload-session.entity.ts';
-import type { NewUploadSession } from '../session/upload-session.repository.ts';
+import { newSessionRow, sessionInsert, type NewUploadSession } from '../session/upload-session.repository.ts';
 import { MultipartPartSchema, MultipartUploadSchema } from './multipart.entity.ts';
 import type { StoredPart } from './part-list.ts';
 
@@ -32,17 +32,33 @@ export interface MultipartRepository {
 export class MikroMultipartRepository implements MultipartRepository {
   constructor(private readonly orm: MikroORM) {}
 
+  private get schema(): string {
+    return this.orm.config.get('schema') as string;
+  }
+
+  private table(name: string): string {
+    return `"${this.schema}".${name}`;
+  }
+
+  private async execute(sql: string, params: unknown[]): Promise<void> {
+    await this.orm.em.getConnection().execute(sql, params as never[], 'run');
+  }
+
+  /**
+   * The session and its store upload id in one statement, so that neither exists without
+   * the other. Plain SQL, as every write here that would need a transaction: MikroORM's
+   * flush and transactional run in an AsyncLocalStorage, which on Node 20 makes every
+   * promise of the process slower from then on (see the session repository's create).
+   */
   async create(session: NewUploadSession, storeUploadId: string): Promise<MultipartSession> {
-    const now = new Date();
-    const row = { ...session, offset: 0, state: 'created' as const, fileId: null, createdAt: now, updatedAt: now, completedAt: null };
-    // Through the unit of work, not em.insert: insert validates its data as query
-    // parameters, and would choke on a metadata key such as "constructor".
-    await this.orm.em.fork().transactional(async (em) => {
-      em.create(UploadSessionSchema, row);
-      await em.flush(); // the session first: the store id row refers to it
-      em.create(MultipartUploadSchema, { sessionId: session.id, storeUploadId });
-    });
-    return (await this.find(session.id))!;
+    const row = newSessionRow(session);
+    const insert = sessionInsert(this.schema, row);
+    await this.execute(
+      `WITH session AS (${insert.sql} RETURNING id)
+       INSERT INTO ${this.table('multipart_uploads')} (session_id, store_upload_id) SELECT id, ? FROM session`,
+      [...insert.params, storeUploadId],
+    );
+    return { ...row, storeUploadId };
   }
 
   async find(uploadId: string): Promise<MultipartSession | null> {
@@ -61,10 +77,15 @@ export class MikroMultipartRepository implements MultipartRepository {
   }
 
   async syncParts(uploadId: string, parts: StoredPart[]): Promise<void> {
-    await this.orm.em.fork().transactional(async (em) => {
-      await em.nativeDelete(MultipartPartSchema, { uploadId, partNumber: { $nin: parts.map((p) => p.partNumber) } });
-      if (parts.length > 0) await this.upsert(em, uploadId, parts);
-    });
+    // One statement: the rows the store no longer holds go, the others are written as it holds them.
+    await this.execute(
+      `WITH held AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS p(part_number integer, size bigint, etag text)),
+            gone AS (DELETE FROM ${this.table('upload_parts')} WHERE upload_id = ? AND part_number NOT IN (SELECT part_number FROM held))
+       INSERT INTO ${this.table('upload_parts')} (upload_id, part_number, size, etag, created_at)
+       SELECT ?, part_number, size, etag, now() FROM held
+       ON CONFLICT (upload_id, part_number) DO UPDATE SET size = EXCLUDED.size, etag = EXCLUDED.etag, created_at = EXCLUDED.created_at`,
+      [JSON.stringify(parts.map((p) => ({ part_number: p.partNumber, size: p.size, etag: p.etag }))), uploadId, uploadId],
+    );
   }
 
   async recordPart(uploadId: string, part: StoredPart): Promise<void> {
@@ -77,12 +98,17 @@ export class MikroMultipartRepository implements MultipartRepository {
   }
 
   async markAborted(uploadId: string, idleSince?: Date): Promise<boolean> {
-    return this.orm.em.fork().transactional(async (em) => {
-      const where = { id: uploadId, state: { $in: [...IN_FLIGHT] }, ...(idleSince ? { updatedAt: { $lt: idleSince } } : {}) };
-      const changed = await em.nativeUpdate(UploadSessionSchema, where, { state: 'aborted', updatedAt: new Date() });
-      if (changed > 0) await em.nativeDelete(MultipartPartSchema, { uploadId });
-      return changed > 0;
-    });
+    const rows = await this.orm.em.getConnection().execute<Array<{ id: string }>>(
+      `WITH aborted AS (
+         UPDATE ${this.table('upload_sessions')} SET state = 'aborted', updated_at = now()
+         WHERE id = ? AND state IN ('created', 'uploading') AND (?::timestamptz IS NULL OR updated_at < ?::timestamptz)
+         RETURNING id
+       ), forgotten AS (DELETE FROM ${this.table('upload_parts')} WHERE upload_id IN (SELECT id FROM aborted))
+       SELECT id FROM aborted`,
+      [uploadId, idleSince ?? null, idleSince ?? null] as never[],
+      'all',
+    );
+    return rows.length > 0;
   }
 
   async noteResume(uploadId: string, afterGapSeconds: number): Promise<boolean> {

@@ -38,6 +38,39 @@ export interface UploadSessionRepository {
   countOverdue(expirySeconds: number): Promise<number>;
 }
 
+/** A session as created: nothing stored yet, no file. */
+export function newSessionRow(session: NewUploadSession): UploadSession {
+  const now = new Date();
+  return { concat: null, concatParts: null, ...session, offset: 0, state: 'created', fileId: null, createdAt: now, updatedAt: now, completedAt: null };
+}
+
+/**
+ * The INSERT of a new session in plain SQL (`?` placeholders), for the repositories that
+ * add to it in the same statement. JSON columns go as text, so that no key of the
+ * metadata is taken for anything but data.
+ */
+export function sessionInsert(schema: string, row: UploadSession): { sql: string; params: unknown[] } {
+  return {
+    sql: `INSERT INTO "${schema}".upload_sessions
+       (id, owner_id, protocol, filename, content_type, size, upload_offset, state, storage_key, metadata, created_at, updated_at, concat, concat_parts)
+     VALUES (?, ?, ?, ?, ?, ?, 0, 'created', ?, ?::jsonb, ?, ?, ?, ?::jsonb)`,
+    params: [
+      row.id,
+      row.ownerId,
+      row.protocol,
+      row.filename,
+      row.contentType,
+      row.size,
+      row.storageKey,
+      JSON.stringify(row.metadata),
+      row.createdAt,
+      row.updatedAt,
+      row.concat,
+      row.concatParts === null ? null : JSON.stringify(row.concatParts),
+    ],
+  };
+}
+
 export class MikroUploadSessionRepository implements UploadSessionRepository {
   constructor(private readonly orm: MikroORM) {}
 
@@ -49,38 +82,9 @@ export class MikroUploadSessionRepository implements UploadSessionRepository {
    * the metadata object's keys as query parameters and chokes on one named "constructor".
    */
   async create(session: NewUploadSession): Promise<UploadSession> {
-    const now = new Date();
-    const row: UploadSession = {
-      concat: null,
-      concatParts: null,
-      ...session,
-      offset: 0,
-      state: 'created',
-      fileId: null,
-      createdAt: now,
-      updatedAt: now,
-      completedAt: null,
-    };
-    await this.orm.em.getConnection().execute(
-      `INSERT INTO "${this.orm.config.get('schema')}".upload_sessions
-         (id, owner_id, protocol, filename, content_type, size, upload_offset, state, storage_key, metadata, created_at, updated_at, concat, concat_parts)
-       VALUES (?, ?, ?, ?, ?, ?, 0, 'created', ?, ?::jsonb, ?, ?, ?, ?::jsonb)`,
-      [
-        row.id,
-        row.ownerId,
-        row.protocol,
-        row.filename,
-        row.contentType,
-        row.size,
-        row.storageKey,
-        JSON.stringify(row.metadata),
-        now,
-        now,
-        row.concat,
-        row.concatParts === null ? null : JSON.stringify(row.concatParts),
-      ],
-      'run',
-    );
+    const row = newSessionRow(session);
+    const insert = sessionInsert(this.orm.config.get('schema') as string, row);
+    await this.orm.em.getConnection().execute(insert.sql, insert.params as never[], 'run');
     return row;
   }
 
