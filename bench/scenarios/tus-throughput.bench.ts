@@ -187,6 +187,10 @@ const scenario: Scenario = {
           line('CPU per GiB, GoVault gateway alone', viaGateway, 'big', role('gateway'), 's', { name: 'bare Node proxy', value: med(bareProxy, 'big', role('proxy')) }, 'goal ≤ 1.0x'),
           line('CPU per GiB, GoVault upload service alone', straight, 'big', role('upload'), 's', { name: 'bare Node receiver', value: med(bareReceiver, 'big', role('receiver')) }, `goal ≤ 1.2x + the S3 client's own ${sdkClientCpu.toFixed(2)} s`),
           line('CPU per GiB, tusd', tusdV2, 'big', role('tusd'), 's'),
+          // Many uploads at once cost more per GiB than one (more parts held on disk, more streams in flight).
+          line(`server CPU per GiB, ${many}, GoVault gateway + upload service`, viaGateway, 'many', server, 's', { name: 'tusd v2', value: med(tusdV2, 'many', server) }),
+          line(`CPU per GiB, ${many}, GoVault upload service`, viaGateway, 'many', role('upload'), 's'),
+          line(`CPU per GiB, ${many}, tusd`, tusdV2, 'many', role('tusd'), 's'),
           line('CPU per GiB, the AWS SDK loop as a client (the S3 client\'s own cost)', sdk, 'big', (s) => s.clientCpuPerGiB, 's'),
         );
         for (const c of contenders) {
