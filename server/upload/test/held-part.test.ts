@@ -51,3 +51,22 @@ test('the next part in a reused buffer reads back only its own bytes', async (t)
   await second.append(bytes);
   t.true((await buffer(second.read())).equals(bytes));
 });
+
+test('with the budget spent, takeWithin waits for a buffer given back, first come first served, and gives up after its wait', async (t) => {
+  const pool = new PartBufferPool(64 * KiB, 64 * KiB);
+  const only = (await pool.takeWithin(1_000))!;
+  t.truthy(only, 'a free buffer at once');
+  const order: string[] = [];
+  const first = pool.takeWithin(5_000).then((b) => (order.push('first'), b));
+  const second = pool.takeWithin(5_000).then((b) => (order.push('second'), b));
+  const late = Date.now();
+  t.is(await pool.takeWithin(50), undefined, 'nothing after the wait, while the others still wait');
+  t.true(Date.now() - late >= 45, 'it did wait');
+  pool.give(only);
+  t.is(await first, only, 'the buffer given back goes to the first waiter');
+  pool.give(only);
+  t.is(await second, only);
+  t.deepEqual(order, ['first', 'second']);
+  t.is(pool.bytesInUse, 64 * KiB, 'and stays counted as in use');
+  t.is(await new PartBufferPool(64 * KiB, 0).takeWithin(5_000), undefined, 'no budget: nothing, without waiting');
+});

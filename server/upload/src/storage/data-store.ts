@@ -19,6 +19,12 @@ const MAX_PARTS = 10_000;
 /** S3's largest part, and so the largest range one UploadPartCopy may copy. */
 const MAX_PART_SIZE = 5 * 1024 ** 3;
 const CONCURRENT_COPIES = 4;
+/**
+ * How long a part waits for a pool buffer before it goes to disk. Twenty uploads at once
+ * on the default 64 MiB free one every 60 ms or so between them; a client slow enough to
+ * hold a buffer longer than this sends the others to disk rather than making them wait.
+ */
+const PART_MEMORY_WAIT_MS = 1_000;
 
 /** A partial's object as ranges of at most 5 GiB, of equal size so that none is too small to be a part. */
 function copyRanges(size: number): Array<{ start: number; end: number; whole: boolean }> {
@@ -291,7 +297,7 @@ export class RecordingS3Store extends S3Store implements PersistedOffsetSource, 
   private async startPart(partSize: number): Promise<SpooledPart> {
     const permit = await this.partUploadSemaphore.acquire();
     const release = () => permit.release().catch(() => undefined);
-    const buffer = partSize <= this.spool.memory.partSize ? this.spool.memory.take() : undefined;
+    const buffer = partSize <= this.spool.memory.partSize ? await this.spool.memory.takeWithin(PART_MEMORY_WAIT_MS) : undefined;
     const file = buffer
       ? new MemoryPart(buffer, this.spool.memory)
       : await PartFile.create(this.spool.dir).catch(async (err) => {

@@ -27,6 +27,7 @@ export interface HeldPart {
  */
 export class PartBufferPool {
   private readonly free: Buffer[] = [];
+  private readonly waiting: Array<(buffer: Buffer | undefined) => void> = [];
   private allocated = 0;
   private readonly capacity: number;
 
@@ -47,8 +48,32 @@ export class PartBufferPool {
     return Buffer.allocUnsafeSlow(this.partSize);
   }
 
+  /**
+   * A free buffer, waiting up to `waitMs` for one to come back when the budget is spent
+   * (first come, first served); nothing after that, or at once with no budget at all. Many
+   * uploads at once share the buffers this way instead of spilling to disk, which costs
+   * far more CPU; a buffer held by a slow client still sends the others to disk in time.
+   */
+  takeWithin(waitMs: number): Promise<Buffer | undefined> {
+    const now = this.take();
+    if (now || this.capacity === 0 || waitMs <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const waiter = (buffer: Buffer | undefined) => {
+        clearTimeout(timer);
+        resolve(buffer);
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        resolve(undefined);
+      }, waitMs);
+      this.waiting.push(waiter);
+    });
+  }
+
   give(buffer: Buffer): void {
-    this.free.push(buffer);
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(buffer);
+    else this.free.push(buffer);
   }
 
   /** Bytes of the budget holding parts right now. */
