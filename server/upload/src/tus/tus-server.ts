@@ -32,9 +32,13 @@ export function vouchForUser(req: object, userId: string | undefined): void {
  * it (owner, concatenation kind); a lookup that failed is not passed on, and the hook
  * asks the database itself.
  */
-const sessionsSeen = new WeakMap<object, { session: UploadSession | undefined }>();
+export interface SessionSeen {
+  session: UploadSession | undefined;
+}
 
-export function passSessionSeen(req: object, seen: { session: UploadSession | undefined } | undefined): void {
+const sessionsSeen = new WeakMap<object, SessionSeen>();
+
+export function passSessionSeen(req: object, seen: SessionSeen | undefined): void {
   if (seen) sessionsSeen.set(req, seen);
 }
 

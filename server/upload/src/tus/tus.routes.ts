@@ -8,7 +8,7 @@ import type { ConcatCreation, UploadSession } from '../session/upload-session.en
 import { BodyTooLarge, CHECKSUM_ALGORITHMS, parseChecksumHeader, spoolAndHash, type SpooledBody } from './checksum.ts';
 import type { UploadMetrics } from './tus-metrics.ts';
 import { brokenBody, standInFor } from './node-body.ts';
-import { TUS_PATH, markConcatCreation, passSessionSeen, registrationHeaders, vouchForUser } from './tus-server.ts';
+import { TUS_PATH, markConcatCreation, passSessionSeen, registrationHeaders, vouchForUser, type SessionSeen } from './tus-server.ts';
 import { concatHeaderOf, createFinalUpload, parseUploadConcat } from './concatenation.ts';
 import { hasBody, locationId, text, type TusAnswer } from './tus-answer.ts';
 import type { ConcatenatingStore } from '../storage/data-store.ts';
@@ -88,7 +88,7 @@ async function answerTus(ctx: Context, deps: TusRouteDeps): Promise<TusAnswer> {
     const request = toWebRequest(ctx, carriesBody ? (spoolStream ?? ctx.req) : undefined, concat ? { 'upload-concat': undefined } : {});
     vouchForUser(request, ctx.state.userId);
     // Not after a checksummed body was spooled: that can take minutes, and the upload may have ended meanwhile.
-    if (!spooled) passSessionSeen(request, (ctx.state as { sessionSeen?: { session: UploadSession | undefined } }).sessionSeen);
+    if (!spooled) passSessionSeen(request, seenIn(ctx).sessionSeen);
     if (concat) markConcatCreation(request, concat);
     const from = ctx.method === 'PATCH' ? Number(ctx.get('upload-offset')) : 0;
     const response = await deps.tus.handleWeb(request);
@@ -174,6 +174,9 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
   return { status: 204, headers: { 'upload-offset': size, ...registrationHeaders(registration) } };
 }
 
+/** Where a request keeps the caller's session once read (ownSessionOf). */
+const seenIn = (ctx: Context) => ctx.state as { sessionSeen?: SessionSeen };
+
 /**
  * The caller's upload; nothing when it is not theirs (or not there), and tus answers. Read
  * once per request (its owner and kind never change); a failed read is not kept.
@@ -181,7 +184,7 @@ async function patchOnFinishedUpload(ctx: Context, deps: TusRouteDeps): Promise<
 async function ownSessionOf(ctx: Context, deps: TusRouteDeps): Promise<UploadSession | undefined> {
   const id = uploadIdOf(ctx);
   if (!id) return undefined;
-  const state = ctx.state as { sessionSeen?: { session: UploadSession | undefined } };
+  const state = seenIn(ctx);
   if (state.sessionSeen) return state.sessionSeen.session;
   try {
     const session = await deps.uploads.ownedBy(id, ctx.state.userId);
